@@ -1,0 +1,77 @@
+# The two commands: `make demo` (everything set up, the lab up, the main job run on it)
+# and `make test` (lint, sanity, unit, integration). Everything lives in .venv/ and .lab/.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+HOSTS ?= 3
+LINK := .collections/ansible_collections/genesis/model_ops
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help setup system-packages demo test lint sanity unit integration lab-up lab-down lab-status build clean
+
+help:
+	@echo "make demo          set everything up, start a $(HOSTS)-host lab, run the main job on it"
+	@echo "make test          lint, sanity, unit and integration tests (starts its own lab)"
+	@echo "make lab-up HOSTS=N / make lab-down / make lab-status"
+
+setup: $(VENV)/.installed $(LINK) system-packages
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# The collection, found by ansible.cfg's collections_path: a link to this clone, so edits are live.
+$(LINK):
+	mkdir -p $(dir $(LINK))
+	ln -sfn ../../.. $(LINK)
+
+# Prometheus (the lab's metrics) and sshd (`lab up --ssh`) come from Debian's packages.
+system-packages:
+	@missing=""; command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	 command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	 test -x /usr/sbin/sshd || missing="$$missing openssh-server"; \
+	 if [ -n "$$missing" ]; then \
+	   if [ "$$(id -u)" = 0 ]; then \
+	     echo "installing Debian packages:$$missing"; \
+	     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	   else echo "missing Debian packages:$$missing (run as root, or: sudo apt-get install$$missing)"; fi; \
+	 fi
+
+lab-up: setup
+	$(PY) -m lab up --hosts $(HOSTS)
+
+lab-down:
+	@if [ -x $(PY) ]; then $(PY) -m lab down; fi
+
+lab-status:
+	$(PY) -m lab status
+
+demo: setup
+	$(PY) -m lab up --hosts $(HOSTS)
+	$(BIN)/ansible-playbook playbooks/health.yml
+
+lint: setup
+	$(BIN)/ansible-lint
+	$(BIN)/antsibull-changelog lint
+
+sanity: setup
+	tests/sanity/run.sh
+
+unit: setup
+	$(PY) -m pytest tests/unit -q
+
+integration: setup
+	$(PY) -m pytest tests/lab tests/integration -q -p no:cacheprovider
+
+test: lint sanity unit integration
+
+build: setup
+	$(BIN)/ansible-galaxy collection build --force
+
+clean: lab-down
+	rm -rf .collections .pytest_cache tests/output genesis-model_ops-*.tar.gz

@@ -1,0 +1,1 @@
+"""The Genesis lab: simulated hosts and a Mistral API simulator on one machine."""

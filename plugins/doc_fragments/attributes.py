@@ -1,0 +1,23 @@
+# -*- coding: utf-8 -*-
+# Copyright: Genesis platform team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+
+    # Attributes every module of this collection shares.
+    DOCUMENTATION = r"""
+options: {}
+attributes:
+  action_group:
+    description: Use C(group/genesis.model_ops.model_ops) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - genesis.model_ops.model_ops
+  platform:
+    description: Target OS/families that can be operated against.
+    support: N/A
+    platforms: posix
+"""

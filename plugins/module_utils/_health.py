@@ -1,0 +1,344 @@
+# -*- coding: utf-8 -*-
+# Copyright: Genesis platform team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Probe a Genesis host's health endpoint (host contract section 4) into findings.
+
+Standard library only (plus ansible's own urls): this runs on Genesis hosts.
+
+Calls per probe: ``GET /health`` always; ``GET /health/<agent>`` only for the
+agents a caller names, so their HTTP status is the real one. Without names the
+agents' details come from ``/health``, which holds them all, and their
+``http_status`` is null.
+
+Every way a probe can go wrong (no answer, a 500 with an HTML page, a body that
+is not JSON, a payload without the fields) is a finding, never an exception.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import socket
+import time
+import urllib.parse
+from urllib.error import HTTPError
+
+from ansible.module_utils.urls import Request, make_context
+
+from ansible_collections.genesis.model_ops.plugins.module_utils._jmespath_lite import ExpressionError, compile_expression
+from ansible_collections.genesis.model_ops.plugins.module_utils._logscan import redact
+
+# JMESPath of each field; service fields read from the /health payload, agent
+# fields from one agent's object (in /health's agents, or /health/<agent>'s body).
+SERVICE_FIELDS = {
+    'status': 'status',
+    'version': 'version',
+    'started_at': 'started_at',
+    'config': 'config',
+    'agents': 'agents',
+}
+AGENT_FIELDS = {
+    'agent_status': 'status',
+    'model': 'model',
+    'finetuned_model': 'finetuned_model',
+    'baseline_model': 'baseline_model',
+    'requests': 'requests',
+    'errors': 'errors',
+    'fallbacks': 'fallbacks',
+    'error_rate': 'error_rate',
+    'fallback_rate': 'fallback_rate',
+    'last_error': 'last_error',
+}
+DEFAULT_FIELDS = dict(SERVICE_FIELDS, **AGENT_FIELDS)
+
+STATUSES = ('ok', 'degraded', 'down')
+_RANK = {'ok': 0, 'degraded': 1, 'down': 2}
+MAX_BODY = 1024 * 1024
+EXCERPT_CHARS = 200
+
+# Cannot-connect errors: the exception itself or, from urllib, its `reason`.
+_TIMEOUTS = (socket.timeout, TimeoutError)
+
+
+def finding(code, severity, message, agent=None, **evidence):
+    return {'code': code, 'severity': severity, 'agent': agent, 'message': message, 'evidence': evidence}
+
+
+def _excerpt(body):
+    text = ' '.join(body.decode('utf-8', 'replace').split())
+    return redact(text[:EXCERPT_CHARS])
+
+
+def _number(value):
+    # bool is an int to Python, not a rate or a count to anyone else
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def worst(statuses):
+    known = [status for status in statuses if status in _RANK]
+    return max(known, key=_RANK.get) if known else None
+
+
+class HealthProbe:
+    """Probes one base URL at a time; safe to share between threads."""
+
+    def __init__(self, fields=None, agents=None, timeout=10, validate_certs=True, use_proxy=True,
+                 error_rate_threshold=0.05, fallback_rate_threshold=0.10):
+        """fields: {name: expression} over DEFAULT_FIELDS. Raises ExpressionError naming the field."""
+        self.expressions = dict(DEFAULT_FIELDS, **(fields or {}))
+        self.readers = {}
+        for name, expression in self.expressions.items():
+            try:
+                self.readers[name] = compile_expression(expression)
+            except ExpressionError as exc:
+                raise ExpressionError('fields.%s: %s' % (name, exc))
+        self.agents = list(agents) if agents else None
+        self.timeout = timeout
+        self.use_proxy = use_proxy
+        self.error_rate_threshold = error_rate_threshold
+        self.fallback_rate_threshold = fallback_rate_threshold
+        # Built once: loading the CA store costs ~40 ms of CPU, which a fleet's threads would pay in turn.
+        self.ssl_context = make_context(validate_certs=validate_certs)
+
+    # -- HTTP -------------------------------------------------------------
+
+    def fetch(self, url):
+        """GET url. Returns {http_status, body, latency_ms, error}; error is a (code, message) when no HTTP answer came."""
+        answer = {'url': url, 'http_status': None, 'body': b'', 'latency_ms': None, 'error': None}
+        start = time.monotonic()
+        try:
+            try:
+                response = Request().open('GET', url, headers={'Accept': 'application/json'}, timeout=self.timeout,
+                                          use_proxy=self.use_proxy, use_netrc=False, context=self.ssl_context)
+            except HTTPError as exc:  # a non-2xx answer is still an answer, with a body to judge
+                response = exc
+            answer['http_status'] = response.getcode()
+            answer['body'] = response.read(MAX_BODY) or b''
+        except Exception as exc:  # pylint: disable=broad-except
+            # Refused, DNS, TLS, reset, a timeout before or during the body: no usable answer.
+            reason = getattr(exc, 'reason', exc)
+            if isinstance(reason, _TIMEOUTS) or isinstance(exc, _TIMEOUTS) or 'timed out' in str(reason):
+                answer['error'] = ('timeout', 'no answer from %s within %ss' % (url, self.timeout))
+            elif answer['http_status'] is None:
+                answer['error'] = ('unreachable', 'cannot connect to %s: %s' % (url, reason or type(exc).__name__))
+            # else: a status came, the body broke off: judged below as the (empty) body it is
+        answer['latency_ms'] = round((time.monotonic() - start) * 1000, 1)
+        return answer
+
+    def _payload(self, answer, agent=None):
+        """Return (payload, finding): the JSON an answer carries, or the finding that says why not."""
+        url, status = answer['url'], answer['http_status']
+        if answer['error']:
+            code, message = answer['error']
+            return None, finding(code, 'critical', message, agent, url=url)
+        if status == 404 and agent:
+            return None, finding('unknown_agent', 'warning', '%s does not know agent %s (404)' % (url, agent), agent,
+                                 url=url, http_status=status)
+        # 2xx, and the contract's 503-for-down, carry the health payload; any other status is an error page.
+        if not (200 <= status < 300 or status == 503):
+            return None, finding('http_error', 'critical', '%s answered HTTP %s' % (url, status), agent,
+                                 url=url, http_status=status, body=_excerpt(answer['body']))
+        try:
+            return json.loads(answer['body'].decode('utf-8')), None
+        except ValueError:  # UnicodeDecodeError is a ValueError too
+            if status == 503:  # a proxy's 503 page, not the service's "down"
+                return None, finding('http_error', 'critical', '%s answered HTTP 503 without a health payload' % url,
+                                     agent, url=url, http_status=status, body=_excerpt(answer['body']))
+            return None, finding('not_json', 'critical', '%s answered HTTP %s with a body that is not JSON' % (url, status),
+                                 agent, url=url, http_status=status, body=_excerpt(answer['body']))
+
+    # -- reading the payload ------------------------------------------------
+
+    def _read(self, name, data):
+        try:
+            return self.readers[name](data)
+        except Exception:  # pylint: disable=broad-except
+            # a JMESPath function applied to the wrong type raises; to the caller it is a missing field
+            return None
+
+    def _missing(self, name, value, agent, expected):
+        where = 'agent %s' % agent if agent else 'the service'
+        return finding('missing_field', 'warning', 'health payload of %s: field %s (%s) is %s, expected %s'
+                       % (where, name, self.expressions[name], 'missing' if value is None else repr(value), expected),
+                       agent, field=name, expression=self.expressions[name], value=value)
+
+    def _status(self, name, data, agent, findings):
+        value = self._read(name, data)
+        status = value.lower() if isinstance(value, str) else None
+        if status in STATUSES:
+            return status
+        findings.append(self._missing(name, value, agent, 'one of %s' % ', '.join(STATUSES)))
+        return None
+
+    def agent_result(self, data, agent, http_status, findings):
+        """Normalise one agent's object; append its findings; apply the thresholds."""
+        result = {'status': self._status('agent_status', data, agent, findings) or 'unknown', 'http_status': http_status}
+        for name in ('model', 'finetuned_model', 'baseline_model'):
+            result[name] = self._read(name, data)
+        for name in ('requests', 'errors', 'fallbacks'):
+            result[name] = _number(self._read(name, data))
+        for name in ('error_rate', 'fallback_rate'):
+            value = self._read(name, data)
+            result[name] = _number(value)
+            if result[name] is None:
+                findings.append(self._missing(name, value, agent, 'a number'))
+        last_error = self._read('last_error', data)
+        if isinstance(last_error, dict):
+            message = last_error.get('message')
+            result['last_error'] = {'at': last_error.get('at'), 'status': last_error.get('status'),
+                                    'message': redact(message) if isinstance(message, str) else message}
+        elif isinstance(last_error, str):
+            result['last_error'] = {'at': None, 'status': None, 'message': redact(last_error)}
+        else:
+            result['last_error'] = None
+
+        if result['status'] == 'down':
+            findings.append(finding('agent_down', 'critical', 'agent %s is down' % agent, agent,
+                                    model=result['model'], last_error=result['last_error']))
+        elif result['status'] == 'degraded':
+            findings.append(finding('agent_degraded', 'warning', 'agent %s reports degraded' % agent, agent,
+                                    error_rate=result['error_rate'], fallback_rate=result['fallback_rate']))
+        # The thresholds are the runbook's alerts; a site may set stricter ones than the
+        # service's own, so they can make an agent the service calls ok degraded.
+        for rate, threshold, code in (('error_rate', self.error_rate_threshold, 'error_rate_high'),
+                                      ('fallback_rate', self.fallback_rate_threshold, 'fallback_rate_high')):
+            if result[rate] is not None and result[rate] > threshold:
+                findings.append(finding(code, 'warning', 'agent %s: %s %s is above %s' % (agent, rate, result[rate], threshold),
+                                        agent, **{rate: result[rate], 'threshold': threshold,
+                                                  'requests': result['requests'], 'errors': result['errors'],
+                                                  'fallbacks': result['fallbacks']}))
+                if result['status'] == 'ok':
+                    result['status'] = 'degraded'
+        return result
+
+    def _listed_agents(self, payload, findings):
+        """The agents /health lists, as {name: object}: a dict by name, or a list of objects with agent/name."""
+        value = self._read('agents', payload)
+        if isinstance(value, dict):
+            return value
+        if isinstance(value, list):
+            listed = {}
+            for item in value:
+                name = isinstance(item, dict) and (item.get('agent') or item.get('name'))
+                if isinstance(name, str):
+                    listed[name] = item
+            if listed or not value:
+                return listed
+        findings.append(self._missing('agents', value, None, 'an object of agents by name'))
+        return {}
+
+    @staticmethod
+    def _empty_agent(http_status=None):
+        return {'status': 'unknown', 'http_status': http_status, 'model': None, 'finetuned_model': None,
+                'baseline_model': None, 'requests': None, 'errors': None, 'fallbacks': None,
+                'error_rate': None, 'fallback_rate': None, 'last_error': None}
+
+    # -- one probe ------------------------------------------------------------
+
+    def probe(self, base_url):
+        """Probe one host; return its result (never raises for what the network or payload does)."""
+        base_url = base_url.rstrip('/')
+        findings = []
+        result = {'url': base_url, 'status': 'unknown', 'healthy': False, 'http_status': None, 'latency_ms': None,
+                  'version': None, 'started_at': None, 'config': None, 'agents': {}, 'findings': findings}
+        answer = self.fetch(base_url + '/health')
+        result['http_status'], result['latency_ms'] = answer['http_status'], answer['latency_ms']
+        payload, problem = self._payload(answer)
+        if answer['error']:
+            findings.append(problem)
+            result['status'] = 'unreachable'
+            result['agents'] = {name: self._empty_agent() for name in self.agents or ()}
+            return result
+
+        reported = None
+        listed = {}
+        if problem:
+            findings.append(problem)
+        else:
+            reported = self._status('status', payload, None, findings)
+            for name in ('version', 'started_at', 'config'):
+                result[name] = self._read(name, payload)
+            if self.agents is None:
+                listed = self._listed_agents(payload, findings)
+            else:
+                # only a fallback for an agent whose own endpoint gives nothing usable
+                listed = self._listed_agents(payload, [])
+
+        if self.agents is None:
+            for name, data in listed.items():
+                result['agents'][name] = self.agent_result(data, name, None, findings)
+        else:
+            for name in self.agents:
+                result['agents'][name] = self._probe_agent(base_url, name, listed.get(name), findings)
+
+        agent_statuses = [agent['status'] for agent in result['agents'].values()]
+        if problem:
+            result['status'] = 'unknown'  # agents answering do not make a failing /health ok
+        else:
+            # The contract's service is the worst of its agents; a payload without a
+            # status, or a site that reports otherwise, gets that verdict too.
+            result['status'] = worst([reported] + agent_statuses) or 'unknown'
+        if result['status'] == 'down':
+            findings.append(finding('service_down', 'critical', '%s: the service is down' % base_url,
+                                    url=base_url, http_status=result['http_status'], reported=reported,
+                                    agents_down=sorted(name for name, agent in result['agents'].items()
+                                                       if agent['status'] == 'down')))
+        result['healthy'] = result['status'] == 'ok' and all(status == 'ok' for status in agent_statuses)
+        return result
+
+    def _probe_agent(self, base_url, name, listed, findings):
+        answer = self.fetch('%s/health/%s' % (base_url, urllib.parse.quote(name, safe='')))
+        payload, problem = self._payload(answer, name)
+        if problem is None:
+            return self.agent_result(payload, name, answer['http_status'], findings)
+        findings.append(problem)
+        if listed is not None and problem['code'] != 'unknown_agent':
+            # /health still told us about the agent: better than nothing, and honest about its HTTP status
+            return self.agent_result(listed, name, answer['http_status'], findings)
+        return self._empty_agent(answer['http_status'])
+
+    def wait_healthy(self, base_url, wait_timeout, wait_interval, clock=time.monotonic, sleep=time.sleep):
+        """Probe until healthy or wait_timeout seconds have passed; return the last result with `attempts`."""
+        deadline = clock() + wait_timeout
+        attempts = 0
+        while True:
+            attempts += 1
+            result = self.probe(base_url)
+            if result['healthy'] or clock() + wait_interval > deadline:
+                break
+            sleep(wait_interval)
+        result['attempts'] = attempts
+        return result
+
+
+def probe_targets(check, targets, concurrency):
+    """Run check(url) for every {name, url} target in threads; return {name: result}."""
+    if not targets:
+        return {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(concurrency, len(targets))) as pool:
+        results = list(pool.map(check, [target['url'] for target in targets]))
+    return dict(zip([target['name'] for target in targets], results))
+
+
+def summarize(hosts):
+    """Counts over per-host results: by status, healthy, findings by code, and who is not healthy."""
+    by_status = dict.fromkeys(STATUSES + ('unreachable', 'unknown'), 0)
+    codes = {}
+    for result in hosts.values():
+        by_status[result['status']] += 1
+        for item in result['findings']:
+            codes[item['code']] = codes.get(item['code'], 0) + 1
+    return {'hosts': len(hosts), 'healthy': sum(1 for result in hosts.values() if result['healthy']),
+            'by_status': by_status, 'findings': codes,
+            'unhealthy': sorted(name for name, result in hosts.items() if not result['healthy'])}
+
+
+def fails(result, fail_on):
+    """Whether a host result meets the fail_on condition (never, degraded, down)."""
+    if fail_on == 'degraded':
+        return not result['healthy']
+    if fail_on == 'down':
+        return (result['status'] in ('down', 'unreachable', 'unknown')
+                or any(agent['status'] == 'down' for agent in result['agents'].values()))
+    return False

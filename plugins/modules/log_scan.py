@@ -1,0 +1,197 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Genesis platform team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: log_scan
+short_description: Count the runbook's error patterns in the Genesis model-call log
+version_added: 0.1.0
+description:
+  - The runbook's I(Check Error Patterns) step, as data. Over the last O(lines) lines, or the last O(minutes)
+    minutes, of every file matching O(path_glob), counts the lines of each category, case-insensitive, as
+    the runbook's greps do
+    (V(errors) C(error|exception|failed); V(rate_limit) C(rate limit|429|quota); V(auth) C(401|403|unauthorized);
+    V(model_not_found) C(404|not found|invalid_model); V(server_error) a C(5xx) status).
+  - Status codes match as whole numbers, not inside a timestamp's milliseconds, a decimal or an id, where
+    a plain C(grep 401) would find them. V(rate limit) also matches C(rate_limit) and C(rate-limit).
+  - Every line is matched on its text, whether or not it is in the host contract's format, as grep would, so
+    another program's errors in the same file count. Lines not in the contract's format
+    (C(<ISO timestamp> <LEVEL> key=value ...)) are counted in RV(unparsed_lines), and only contract lines
+    feed RV(by_agent) and RV(by_status), which need their C(agent=) and C(status=) fields.
+  - Bytes that are not UTF-8 are dropped from their line and counted in RV(undecodable_bytes). A missing
+    log directory, no matching file, an unreadable file are findings, not failures.
+  - Files are read from their end, block by block, and never more than O(max_bytes) of each.
+  - Sample lines have anything that looks like a credential redacted (C(Bearer ...), C(api_key=...),
+    C(MISTRAL_API_KEY=...), 32 or more alphanumerics outside a C(ft:) model id).
+  - Needs only the Python standard library.
+options:
+  path_glob:
+    description: The log files, a shell glob (C(~) is expanded). The contract's C(genesis_log_glob).
+    type: str
+    default: /opt/genesis/logs/finetuning/*.log
+  lines:
+    description:
+      - Scan the last N lines of each file.
+      - Default, when O(minutes) is not set, C(1000).
+    type: int
+  minutes:
+    description:
+      - Scan the lines of the last M minutes, by the timestamp at the start of each line (without a zone,
+        taken as UTC). Reading back from the end of a file stops at the first line older than that;
+        a line without a timestamp (a traceback's continuation, say) is in the window when it comes after
+        the last line older than the window.
+      - A file last modified before the window is not read.
+    type: float
+  samples:
+    description: How many of the newest matching lines to return per category.
+    type: int
+    default: 3
+  max_bytes:
+    description:
+      - At most this many bytes are read from the end of each file, whatever the window; a
+        V(window_truncated) finding says when that cut the window short.
+    type: int
+    default: 67108864
+extends_documentation_fragment:
+  - genesis.model_ops.attributes
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; it scans in check mode exactly as in a normal run.
+  diff_mode:
+    support: none
+    description: Changes nothing, so there is nothing to diff.
+author: Genesis platform team (@genesis)
+"""
+
+EXAMPLES = r"""
+- name: Error patterns in the last 1000 lines of each log file
+  genesis.model_ops.log_scan:
+    path_glob: "{{ genesis_log_glob }}"
+  register: logs
+
+- name: The last 15 minutes, five samples per category
+  genesis.model_ops.log_scan:
+    minutes: 15
+    samples: 5
+  register: logs
+
+- name: Rate limiting seen?
+  ansible.builtin.debug:
+    msg: "{{ logs.counts.rate_limit }} rate-limited calls, last at {{ logs.last_seen.rate_limit }}"
+  when: logs.counts.rate_limit > 0
+"""
+
+RETURN = r"""
+path_glob:
+  description: The glob scanned, C(~) expanded.
+  returned: always
+  type: str
+  sample: /opt/genesis/logs/finetuning/*.log
+files:
+  description: The files that matched, by path, with the lines and bytes read from each.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"path": "/opt/genesis/logs/finetuning/model_calls.log", "lines_scanned": 1000, "bytes_read": 131072}]
+window:
+  description: The window scanned; C(since) is the start of a O(minutes) window, UTC.
+  returned: always
+  type: dict
+  sample: {"lines": null, "minutes": 15, "since": "2025-10-31T11:48:00.000Z"}
+lines_scanned:
+  description: Lines scanned, all files together (empty lines not counted).
+  returned: always
+  type: int
+  sample: 1000
+unparsed_lines:
+  description: Of those, lines not in the host contract's format (still counted in RV(counts)).
+  returned: always
+  type: int
+  sample: 12
+undecodable_bytes:
+  description: Bytes dropped because they were not UTF-8.
+  returned: always
+  type: int
+  sample: 0
+counts:
+  description: Lines per category.
+  returned: always
+  type: dict
+  sample: {"errors": 42, "rate_limit": 40, "auth": 0, "model_not_found": 0, "server_error": 0}
+by_agent:
+  description: Per C(agent=) value of contract lines, its lines and its lines per category.
+  returned: always
+  type: dict
+  sample: {"qa_agent": {"lines": 500, "errors": 40, "rate_limit": 40, "auth": 0, "model_not_found": 0, "server_error": 0}}
+by_status:
+  description: Contract lines per C(status=) value.
+  returned: always
+  type: dict
+  sample: {"200": 958, "429": 40}
+samples:
+  description:
+    - Per category, the newest matching lines (at most O(samples)), oldest first, each with its file.
+    - Credentials are redacted and a line is cut at 500 characters.
+  returned: always
+  type: dict
+  sample:
+    rate_limit:
+      - file: /opt/genesis/logs/finetuning/model_calls.log
+        line: '2025-10-31T12:03:00.123Z ERROR agent=qa_agent model=ft:open-mistral-7b:587a6b29:20240514:7e773925 status=429 error="Rate limit exceeded"'
+first_seen:
+  description: Per category, the earliest timestamp of a matching line in the window (UTC), or null.
+  returned: always
+  type: dict
+  sample: {"errors": "2025-10-31T12:01:10.000Z", "rate_limit": "2025-10-31T12:01:10.000Z", "auth": null,
+           "model_not_found": null, "server_error": null}
+last_seen:
+  description: Per category, the latest timestamp of a matching line in the window (UTC), or null.
+  returned: always
+  type: dict
+  sample: {"errors": "2025-10-31T12:03:00.123Z", "rate_limit": "2025-10-31T12:03:00.123Z", "auth": null,
+           "model_not_found": null, "server_error": null}
+findings:
+  description:
+    - What kept the scan from being complete, each with C(code), C(severity), C(agent) (null), C(message),
+      C(evidence). Codes V(log_dir_missing), V(no_log_files), V(unreadable_file) (warnings) and
+      V(window_truncated) (info).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"code": "no_log_files", "severity": "warning", "agent": null, "message": "no file matches /opt/genesis/logs/finetuning/*.log",
+            "evidence": {"path_glob": "/opt/genesis/logs/finetuning/*.log"}}]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.genesis.model_ops.plugins.module_utils._logscan import DEFAULT_GLOB, scan
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path_glob=dict(type='str', default=DEFAULT_GLOB),
+            lines=dict(type='int'),
+            minutes=dict(type='float'),
+            samples=dict(type='int', default=3),
+            max_bytes=dict(type='int', default=67108864),
+        ),
+        mutually_exclusive=[('lines', 'minutes')],
+        supports_check_mode=True,
+    )
+    params = module.params
+    for name in ('lines', 'minutes', 'max_bytes'):
+        if params[name] is not None and params[name] <= 0:
+            module.fail_json(msg='%s must be above 0, got %s' % (name, params[name]))
+    if params['samples'] < 0:
+        module.fail_json(msg='samples must be 0 or more, got %s' % params['samples'])
+    module.exit_json(**scan(params['path_glob'], lines=params['lines'], minutes=params['minutes'],
+                            samples=params['samples'], max_bytes=params['max_bytes']))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,457 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Genesis platform team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: model_health
+short_description: Probe the health endpoint of Genesis orchestrator hosts
+version_added: 0.1.0
+description:
+  - The runbook's I(Verify Scope) step. Reads C(GET /health) of a Genesis host and, for the agents named
+    in O(agents), C(GET /health/<agent>), and turns what it finds into a service status, per-agent
+    figures and a list of findings.
+  - Without O(agents) the agents' details come from C(/health), which holds them all, so a probe costs one
+    request; their C(http_status) in RV(agents) is then null. Naming agents costs one request more each and gives
+    their real HTTP status, a C(404) for an agent the host does not know included.
+  - Nothing that goes wrong on the wire or in the payload fails the module or raises a traceback. A refused
+    connection, a timeout, a C(500) with an HTML page, a body that is not JSON, a payload without the fields
+    are findings. Whether the task fails is O(fail_on)'s decision (and O(wait)'s).
+  - By default it probes O(url), typically C(localhost) on the host the task runs on. With O(targets) it
+    probes a whole fleet from wherever it runs (usually the controller, C(delegate_to) C(localhost) and
+    C(run_once)), in threads, in one module run.
+  - Needs only the Python standard library. Field expressions beyond plain paths need the C(jmespath)
+    package where the module runs.
+options:
+  url:
+    description:
+      - Base URL of the host's health endpoint; C(/health) is appended.
+      - Not used when O(targets) is given.
+    type: str
+    default: http://localhost:8080
+  targets:
+    description:
+      - Probe several hosts in one run, in parallel (see O(concurrency)).
+      - The result then has RV(hosts) (one result per target, by name) and RV(summary) instead of the
+        per-host keys at the top level.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: The key of this host in RV(hosts), usually its C(inventory_hostname).
+        type: str
+        required: true
+      url:
+        description: Base URL of this host's health endpoint.
+        type: str
+        required: true
+  concurrency:
+    description: How many O(targets) are probed at once.
+    type: int
+    default: 50
+  agents:
+    description:
+      - The agents to check, each through C(GET /health/<agent>).
+      - Default is every agent C(/health) reports, read from that one answer.
+    type: list
+    elements: str
+  timeout:
+    description: Seconds to wait for each HTTP answer.
+    type: float
+    default: 10
+  validate_certs:
+    description: Verify the TLS certificate of an C(https) URL.
+    type: bool
+    default: true
+  use_proxy:
+    description: Use the proxy the environment names (C(http_proxy), C(no_proxy)...).
+    type: bool
+    default: true
+  fields:
+    description:
+      - JMESPath expressions that find each field in the payload. The defaults are the shape of the host
+        contract (section 4); a site whose endpoint differs sets the ones that differ.
+      - Service fields are read from the C(/health) payload; agent fields from one agent's object (an
+        entry of the service's O(fields.agents), or the body of C(/health/<agent>)).
+      - Plain paths (V(a.b), V(a."x-y"), V(a[0])) work everywhere; anything else needs the C(jmespath) package.
+      - A payload lacking the service's status, its agents, or an agent's status, error_rate or fallback_rate
+        is a V(missing_field) finding (as is a status that is not V(ok), V(degraded) or V(down)); the other
+        fields are null when absent.
+    type: dict
+    suboptions:
+      status:
+        description: The service's status, V(ok), V(degraded) or V(down). When absent, the worst of the agents'.
+        type: str
+        default: status
+      version:
+        description: The service's version.
+        type: str
+        default: version
+      started_at:
+        description: When the service started.
+        type: str
+        default: started_at
+      config:
+        description: The config the service loaded, returned as it is.
+        type: str
+        default: config
+      agents:
+        description: The agents, an object by agent name (a list of objects with an C(agent) or C(name) key also works).
+        type: str
+        default: agents
+      agent_status:
+        description: An agent's status, V(ok), V(degraded) or V(down).
+        type: str
+        default: status
+      model:
+        description: The model an agent's requests go to now.
+        type: str
+        default: model
+      finetuned_model:
+        description: An agent's fine-tuned model id.
+        type: str
+        default: finetuned_model
+      baseline_model:
+        description: An agent's baseline model id.
+        type: str
+        default: baseline_model
+      requests:
+        description: An agent's requests in the window.
+        type: str
+        default: requests
+      errors:
+        description: An agent's failed requests in the window.
+        type: str
+        default: errors
+      fallbacks:
+        description: An agent's requests answered by the baseline after a fine-tuned failure.
+        type: str
+        default: fallbacks
+      error_rate:
+        description: An agent's error rate, 0 to 1.
+        type: str
+        default: error_rate
+      fallback_rate:
+        description: An agent's fallback rate, 0 to 1.
+        type: str
+        default: fallback_rate
+      last_error:
+        description: An agent's last error, an object with C(at), C(status), C(message) (a string is taken as the message).
+        type: str
+        default: last_error
+  error_rate_threshold:
+    description:
+      - An agent whose error rate is above this gets an V(error_rate_high) finding and is at least V(degraded).
+      - The runbook's alert threshold. A site may set a stricter one than its service's.
+    type: float
+    default: 0.05
+  fallback_rate_threshold:
+    description: Like O(error_rate_threshold), for the fallback rate (V(fallback_rate_high)).
+    type: float
+    default: 0.10
+  fail_on:
+    description:
+      - V(never) returns the findings and leaves the verdict to the play.
+      - V(degraded) fails unless every probed host is healthy (RV(healthy)).
+      - V(down) fails when a host's service or one of its selected agents is down, or its status is not
+        known (V(unreachable), V(unknown)).
+      - The full result comes back in either case.
+    type: str
+    choices: [never, degraded, down]
+    default: never
+  wait:
+    description:
+      - Probe again every O(wait_interval) seconds until healthy (every selected agent V(ok)), for use after
+        a restart. Fails when a host is not healthy within O(wait_timeout) seconds, whatever O(fail_on) says.
+      - With O(targets), each host is waited for on its own, in parallel.
+    type: bool
+    default: false
+  wait_timeout:
+    description: Seconds O(wait) waits at most.
+    type: int
+    default: 120
+  wait_interval:
+    description: Seconds between two probes while O(wait)ing.
+    type: float
+    default: 2
+extends_documentation_fragment:
+  - genesis.model_ops.attributes
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; it probes in check mode exactly as in a normal run.
+  diff_mode:
+    support: none
+    description: Changes nothing, so there is nothing to diff.
+notes:
+  - Severities in findings are V(critical) (no usable answer, a service or agent down), V(warning) or V(info).
+author: Genesis platform team (@genesis)
+"""
+
+EXAMPLES = r"""
+- name: Verify scope on every Genesis host (probes its own localhost)
+  genesis.model_ops.model_health:
+  register: health
+
+- name: The whole fleet in one run from the controller, 50 hosts at a time
+  genesis.model_ops.model_health:
+    targets: "{{ fleet }}"
+    fail_on: down
+  vars:
+    fleet: >-
+      {%- set out = [] -%}
+      {%- for host in ansible_play_hosts -%}
+      {%- set _ = out.append({'name': host, 'url': hostvars[host].genesis_health_url | default('http://localhost:8080')}) -%}
+      {%- endfor -%}
+      {{ out }}
+  delegate_to: localhost
+  run_once: true
+  register: fleet_health
+
+- name: Check one agent, with its real HTTP status, and fail if it is down
+  genesis.model_ops.model_health:
+    url: "{{ genesis_health_url }}"
+    agents: [qa_agent]
+    fail_on: down
+
+- name: After a restart, wait until every agent is ok
+  genesis.model_ops.model_health:
+    wait: true
+    wait_timeout: 180
+
+- name: A site whose endpoint nests its figures
+  genesis.model_ops.model_health:
+    fields:
+      status: health.state
+      agents: health.agents
+      error_rate: metrics."error-rate"
+"""
+
+RETURN = r"""
+url:
+  description: The base URL probed.
+  returned: without O(targets)
+  type: str
+  sample: http://localhost:8080
+status:
+  description:
+    - The service's status. V(ok), V(degraded), V(down) as the payload reports it, made worse by an agent
+      below it (the contract's service is the worst of its agents) or above a threshold;
+      V(unreachable) when no HTTP answer came; V(unknown) when the answer held no status to read.
+  returned: without O(targets)
+  type: str
+  sample: degraded
+healthy:
+  description: Whether the service and every selected agent are V(ok) (what O(wait) waits for).
+  returned: without O(targets)
+  type: bool
+  sample: false
+http_status:
+  description: HTTP status of C(GET /health); null when no answer came.
+  returned: without O(targets)
+  type: int
+  sample: 200
+latency_ms:
+  description: Milliseconds C(GET /health) took.
+  returned: without O(targets)
+  type: float
+  sample: 12.4
+version:
+  description: The service's version, as reported.
+  returned: without O(targets)
+  type: str
+  sample: 1.4.2
+started_at:
+  description: When the service started, as reported.
+  returned: without O(targets)
+  type: str
+  sample: "2025-10-31T12:00:00Z"
+config:
+  description: The config the service reports it loaded, as reported.
+  returned: without O(targets)
+  type: dict
+  sample: {"path": "/opt/genesis/infrastructure/config/production.yaml", "use_finetuned": true, "rollout_percentage": 100}
+agents:
+  description: Per agent, by name. All the agents C(/health) reports, or those named in O(agents).
+  returned: without O(targets)
+  type: dict
+  contains:
+    status:
+      description: V(ok), V(degraded), V(down) (made V(degraded) by a threshold), or V(unknown).
+      type: str
+    http_status:
+      description: HTTP status of C(GET /health/<agent>); null when the agent's details came from C(/health).
+      type: int
+    model:
+      description: The model its requests go to now.
+      type: str
+    finetuned_model:
+      description: Its fine-tuned model id.
+      type: str
+    baseline_model:
+      description: Its baseline model id.
+      type: str
+    requests:
+      description: Requests in the service's window.
+      type: int
+    errors:
+      description: Failed requests in the window.
+      type: int
+    fallbacks:
+      description: Requests answered by the baseline after a fine-tuned failure.
+      type: int
+    error_rate:
+      description: Errors per request, 0 to 1.
+      type: float
+    fallback_rate:
+      description: Fallbacks per request, 0 to 1.
+      type: float
+    last_error:
+      description: The last error in the window, C(at), C(status), C(message) (secrets redacted), or null.
+      type: dict
+  sample:
+    qa_agent:
+      status: degraded
+      http_status: null
+      model: ft:open-mistral-7b:587a6b29:20240514:7e773925
+      finetuned_model: ft:open-mistral-7b:587a6b29:20240514:7e773925
+      baseline_model: open-mistral-7b
+      requests: 1200
+      errors: 90
+      fallbacks: 10
+      error_rate: 0.075
+      fallback_rate: 0.0083
+      last_error: {"at": "2025-10-31T12:03:00Z", "status": 429, "message": "Rate limit exceeded"}
+findings:
+  description:
+    - What is wrong, one item each. C(code) is one of V(unreachable), V(timeout), V(http_error), V(not_json),
+      V(missing_field), V(unknown_agent), V(service_down), V(agent_down), V(agent_degraded), V(error_rate_high),
+      V(fallback_rate_high).
+    - C(severity) is V(critical), V(warning) or V(info); C(agent) is the agent's name or null;
+      C(evidence) holds the figures behind it (a body excerpt is redacted and cut at 200 characters).
+  returned: without O(targets)
+  type: list
+  elements: dict
+  sample:
+    - code: error_rate_high
+      severity: warning
+      agent: qa_agent
+      message: "agent qa_agent: error_rate 0.075 is above 0.05"
+      evidence: {"error_rate": 0.075, "threshold": 0.05, "requests": 1200, "errors": 90, "fallbacks": 10}
+attempts:
+  description: Probes made (more than 1 only with O(wait)).
+  returned: without O(targets)
+  type: int
+  sample: 1
+hosts:
+  description: With O(targets), the per-host result (every key above) by target name.
+  returned: with O(targets)
+  type: dict
+  sample: {"genesis-001": {"status": "ok", "healthy": true, "http_status": 200, "findings": []}}
+summary:
+  description: With O(targets), counts over the hosts.
+  returned: with O(targets)
+  type: dict
+  contains:
+    hosts:
+      description: Hosts probed.
+      type: int
+    healthy:
+      description: Hosts healthy.
+      type: int
+    by_status:
+      description: Hosts per status (V(ok), V(degraded), V(down), V(unreachable), V(unknown)).
+      type: dict
+    findings:
+      description: Findings per code, over all hosts.
+      type: dict
+    unhealthy:
+      description: Names of the hosts not healthy, sorted.
+      type: list
+      elements: str
+  sample: {"hosts": 3, "healthy": 2, "by_status": {"ok": 2, "degraded": 0, "down": 0, "unreachable": 1, "unknown": 0},
+           "findings": {"unreachable": 1}, "unhealthy": ["genesis-003"]}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.genesis.model_ops.plugins.module_utils._health import (
+    AGENT_FIELDS, SERVICE_FIELDS, HealthProbe, fails, probe_targets, summarize)
+from ansible_collections.genesis.model_ops.plugins.module_utils._jmespath_lite import ExpressionError
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            url=dict(type='str', default='http://localhost:8080'),
+            targets=dict(type='list', elements='dict', options=dict(
+                name=dict(type='str', required=True),
+                url=dict(type='str', required=True),
+            )),
+            concurrency=dict(type='int', default=50),
+            agents=dict(type='list', elements='str'),
+            timeout=dict(type='float', default=10),
+            validate_certs=dict(type='bool', default=True),
+            use_proxy=dict(type='bool', default=True),
+            fields=dict(type='dict', apply_defaults=True, options={
+                name: dict(type='str', default=default)
+                for name, default in dict(SERVICE_FIELDS, **AGENT_FIELDS).items()}),
+            error_rate_threshold=dict(type='float', default=0.05),
+            fallback_rate_threshold=dict(type='float', default=0.10),
+            fail_on=dict(type='str', default='never', choices=['never', 'degraded', 'down']),
+            wait=dict(type='bool', default=False),
+            wait_timeout=dict(type='int', default=120),
+            wait_interval=dict(type='float', default=2),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    for name in ('concurrency', 'timeout', 'wait_interval'):
+        if params[name] <= 0:
+            module.fail_json(msg='%s must be above 0, got %s' % (name, params[name]))
+    if params['wait_timeout'] < 0:
+        module.fail_json(msg='wait_timeout must be 0 or more, got %s' % params['wait_timeout'])
+    for name in ('error_rate_threshold', 'fallback_rate_threshold'):
+        if not 0 <= params[name] <= 1:
+            module.fail_json(msg='%s must be between 0 and 1, got %s' % (name, params[name]))
+    if params['agents'] is not None and not all(name and name.strip() for name in params['agents']):
+        module.fail_json(msg='agents must be agent names, got %s' % params['agents'])
+    names = [target['name'] for target in params['targets'] or ()]
+    if len(set(names)) != len(names):
+        module.fail_json(msg='targets: each name must be unique, got %s' % names)
+
+    try:
+        probe = HealthProbe(fields=params['fields'], agents=params['agents'], timeout=params['timeout'],
+                            validate_certs=params['validate_certs'], use_proxy=params['use_proxy'],
+                            error_rate_threshold=params['error_rate_threshold'],
+                            fallback_rate_threshold=params['fallback_rate_threshold'])
+    except ExpressionError as exc:
+        module.fail_json(msg=str(exc))
+
+    def check(url):
+        if params['wait']:
+            return probe.wait_healthy(url, params['wait_timeout'], params['wait_interval'])
+        return dict(probe.probe(url), attempts=1)
+
+    if params['targets'] is None:
+        hosts = {params['url']: check(params['url'])}
+        result = dict(hosts[params['url']], changed=False)
+    else:
+        hosts = probe_targets(check, params['targets'], params['concurrency'])
+        result = dict(changed=False, hosts=hosts, summary=summarize(hosts))
+
+    if params['wait']:
+        waiting = sorted(name for name, host in hosts.items() if not host['healthy'])
+        if waiting:
+            module.fail_json(msg='not healthy after %ss: %s' % (params['wait_timeout'], ', '.join(waiting)), **result)
+    failing = sorted(name for name, host in hosts.items() if fails(host, params['fail_on']))
+    if failing:
+        module.fail_json(msg='fail_on=%s: %s' % (params['fail_on'], ', '.join(
+            '%s is %s' % (name, hosts[name]['status']) for name in failing)), **result)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,94 @@
+"""Make the collection importable as ansible_collections.genesis.model_ops for pytest."""
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COLLECTIONS = os.path.join(ROOT, ".collections")
+if COLLECTIONS not in sys.path:
+    sys.path.insert(0, COLLECTIONS)
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+import urllib.error  # noqa: E402
+import urllib.request  # noqa: E402
+
+import pytest  # noqa: E402
+
+LAB_HOSTS = 8
+
+
+def lab_cli(*args, check=True):
+    """Run `python -m lab ...` from the clone; returns the completed process."""
+    proc = subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"lab {' '.join(args)} failed ({proc.returncode}): {proc.stdout}{proc.stderr}")
+    return proc
+
+
+def get_json(url, timeout=5):
+    """(status, body) of a GET; (None, reason) when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"null")
+    except (urllib.error.URLError, OSError) as err:
+        return None, str(err)
+
+
+def wait_until(predicate, timeout, interval=0.5, what="condition"):
+    """Poll ``predicate`` until it returns True (or another truthy value that is not a dict: a dict
+    describes what is still pending); fail with the last value after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last is True or (last and not isinstance(last, dict)):
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"{what} not reached within {timeout}s (last: {last!r})")
+
+
+class Lab:
+    """The running lab as tests see it: its hosts, inventory and CLI."""
+
+    def __init__(self, hosts):
+        from lab.fleet import Fleet
+        self.fleet = Fleet()
+        self.hosts = self.fleet.hosts()
+        assert len(self.hosts) == hosts
+        self.inventory = os.path.join(ROOT, "inventories", "lab", "hosts.yml")
+
+    @staticmethod
+    def cli(*args, check=True):
+        return lab_cli(*args, check=check)
+
+    @staticmethod
+    def health(host):
+        code, body = get_json(host.health_url + "/health", timeout=5)
+        return code, body if isinstance(body, dict) else {"status": "unreachable", "error": body}
+
+    def clear(self):
+        lab_cli("clear")
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """One lab for the whole test session (the lab's addresses are fixed: it replaces a running one)."""
+    lab_cli("up", "--hosts", str(LAB_HOSTS), "--ssh")
+    try:
+        yield Lab(LAB_HOSTS)
+    finally:
+        lab_cli("down", check=False)
+
+
+@pytest.fixture
+def clean_lab(lab):
+    """The lab with no fault at the start and the end of a test, every host healthy."""
+    lab.clear()
+    wait_until(lambda: all(lab.health(h)[1].get("status") == "ok" for h in lab.hosts), 60, what="a healthy lab")
+    yield lab
+    lab.clear()

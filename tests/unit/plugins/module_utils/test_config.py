@@ -1,0 +1,475 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The surgical YAML edit shared by rollout_set and finetuned_toggle."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+import yaml
+
+from ansible_collections.genesis.model_ops.plugins.module_utils._config import (
+    ConfigError, edit_config, parse_percentage, plan_edit)
+
+FIXTURE = os.path.join(os.path.dirname(__file__), 'fixtures', 'production.yaml')
+COLLECTIONS = os.path.join(os.path.dirname(__file__), *(['..'] * 4), '.collections')
+
+ROLLOUT = ['models', 'rollout_percentage']
+GLOBAL = ['models', 'use_finetuned']
+
+
+def agent(name):
+    return ['models', 'agents', name, 'use_finetuned']
+
+
+@pytest.fixture
+def config(tmp_path):
+    """A copy of the fixture; the path is real (no symlink in it) so lock and backup names are predictable."""
+    path = os.path.realpath(str(tmp_path / 'production.yaml'))
+    with open(FIXTURE, 'rb') as f:
+        data = f.read()
+    with open(path, 'wb') as f:
+        f.write(data)
+    return path
+
+
+def read(path):
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+def write(path, text):
+    with open(path, 'wb') as f:
+        f.write(text.encode('utf-8'))
+
+
+def listing(path):
+    return sorted(os.listdir(os.path.dirname(path)))
+
+
+# --- each edit rewrites only the scalar (or inserts only the new entry) ---------------------
+
+# (keys, value, unique text of the fixture around the change, the same text after it)
+EDITS = [
+    (ROLLOUT, 5, '  rollout_percentage: 100    #', '  rollout_percentage: 5    #'),
+    (ROLLOUT, 0, '  rollout_percentage: 100    #', '  rollout_percentage: 0    #'),
+    (GLOBAL, False, '  use_finetuned: true        # global', '  use_finetuned: false        # global'),
+    (agent('qa_agent'), False, '      use_finetuned: true    # optional', '      use_finetuned: false    # optional'),
+    # flow mapping with the key: only the scalar
+    (agent('legal_agent'), True, 'baseline: open-mistral-7b, use_finetuned: false}', 'baseline: open-mistral-7b, use_finetuned: true}'),
+    # flow mapping without it: ", use_finetuned: false" before the brace (and before the space in "{ ... }")
+    (agent('support_agent'), False, '20240520:1c2d3e4f", baseline: open-mistral-7b}\n',
+     '20240520:1c2d3e4f", baseline: open-mistral-7b, use_finetuned: false}\n'),
+    (agent('content_agent'), False, 'params: *analyst_params }\n', 'params: *analyst_params, use_finetuned: false }\n'),
+    # block mapping whose last key holds an anchored nested mapping, followed by a blank line and a comment
+    (agent('analyst_agent'), False, '        max_tokens: 2048\n\n    # content',
+     '        max_tokens: 2048\n      use_finetuned: false\n\n    # content'),
+]
+
+
+@pytest.mark.parametrize('keys, value, old, new', EDITS, ids=lambda x: '.'.join(x) if isinstance(x, list) else None)
+def test_edit_rewrites_only_the_value(config, keys, value, old, new):
+    before = read(config)
+    assert before.count(old.encode()) == 1
+    change = edit_config(config, keys, value)
+    assert change.changed
+    assert read(config) == before.replace(old.encode(), new.encode())
+    assert _get(yaml.safe_load(read(config)), keys) == value
+    assert change.key == '.'.join(keys)
+    assert change.after == value
+
+
+def _get(doc, keys):
+    for key in keys:
+        doc = doc[key]
+    return doc
+
+
+def test_before_is_old_value_or_none_when_absent(config):
+    assert edit_config(config, ROLLOUT, 5).before == 100
+    assert edit_config(config, agent('support_agent'), False).before is None
+
+
+def test_structured_change_for_callers(config):
+    change = edit_config(config, agent('qa_agent'), False)
+    assert (change.path, change.key, change.before, change.after, change.backup_file) == (
+        config, 'models.agents.qa_agent.use_finetuned', True, False, None)
+    assert change.result() == dict(changed=True, path=config, key='models.agents.qa_agent.use_finetuned',
+                                   before=True, after=False)
+    diff = change.result(diff=True)['diff']
+    assert diff == dict(before=change.before_text, after=change.after_text, before_header=config, after_header=config)
+    assert diff['after'] == read(config).decode()
+
+
+@pytest.mark.parametrize('old, value, new', [
+    ('rollout_percentage: "100"', 5, 'rollout_percentage: "5"'),
+    ("rollout_percentage: '100'", 5, "rollout_percentage: '5'"),
+    ('rollout_percentage: &pct 100', 5, 'rollout_percentage: &pct 5'),
+    ('rollout_percentage: !!int 100', 5, 'rollout_percentage: !!int 5'),
+    ('rollout_percentage: 100   # c: "x"', 5, 'rollout_percentage: 5   # c: "x"'),
+    ('rollout_percentage: 0x64', 50, 'rollout_percentage: 50'),
+    ('use_finetuned: true', False, 'use_finetuned: false'),
+    ('use_finetuned: True', False, 'use_finetuned: False'),
+    ('use_finetuned: TRUE', False, 'use_finetuned: FALSE'),
+    ('use_finetuned: yes', False, 'use_finetuned: no'),
+    ('use_finetuned: On', False, 'use_finetuned: Off'),
+    ('use_finetuned: no', True, 'use_finetuned: yes'),
+    ("use_finetuned: 'true'", False, "use_finetuned: 'false'"),
+    ('use_finetuned: "yes"', False, 'use_finetuned: "no"'),
+    ('use_finetuned: &ft true', False, 'use_finetuned: &ft false'),
+])
+def test_scalar_styles_are_kept(old, value, new):
+    text = 'server: {port: 8080}\nmodels:\n  %s\n  agents: {}\n' % old
+    keys = ['models', old.split(':')[0]]
+    new_text, _before, after = plan_edit(text, keys, value)
+    assert new_text == text.replace(old, new)
+    quoted = new.split(': ', 1)[1][0] in '"\''
+    assert after == (new.split(': ', 1)[1].strip('"\'') if quoted else value)
+
+
+@pytest.mark.parametrize('text, already', [
+    ('models:\n  rollout_percentage: 5\n', 5),
+    ('models:\n  rollout_percentage: "5"\n', '5'),
+    ('models:\n  rollout_percentage: 0x5\n', 5),
+])
+def test_value_already_there_is_no_change(text, already):
+    assert plan_edit(text, ROLLOUT, 5) == (text, already, already)
+
+
+def test_bool_and_int_are_not_confused():
+    # True == 1 in Python; a config that says true does not already hold 1.
+    text = 'models:\n  rollout_percentage: true\n'
+    assert plan_edit(text, ROLLOUT, 1)[0] == 'models:\n  rollout_percentage: 1\n'
+
+
+@pytest.mark.parametrize('text, new', [
+    # flow mappings: empty, trailing comma, spaces inside the braces, spread over lines
+    ('models:\n  agents:\n    qa: {}\n', 'models:\n  agents:\n    qa: {use_finetuned: false}\n'),
+    ('models:\n  agents:\n    qa: {a: 1,}\n', 'models:\n  agents:\n    qa: {a: 1, use_finetuned: false}\n'),
+    ('models:\n  agents:\n    qa: { a: 1 }\n', 'models:\n  agents:\n    qa: { a: 1, use_finetuned: false }\n'),
+    ('models:\n  agents:\n    qa: {a: 1,\n         b: 2}\n', 'models:\n  agents:\n    qa: {a: 1,\n         b: 2, use_finetuned: false}\n'),
+    # block mappings: at the end of a file without a final newline, with CRLF, after a block scalar
+    ('models:\n  agents:\n    qa:\n      a: 1', 'models:\n  agents:\n    qa:\n      a: 1\n      use_finetuned: false'),
+    ('models:\r\n  agents:\r\n    qa:\r\n      a: 1  # c\r\n  x: 2\r\n',
+     'models:\r\n  agents:\r\n    qa:\r\n      a: 1  # c\r\n      use_finetuned: false\r\n  x: 2\r\n'),
+    ('models:\n  agents:\n    qa:\n      notes: |\n        one\n        two\n    b: {}\n',
+     'models:\n  agents:\n    qa:\n      notes: |\n        one\n        two\n      use_finetuned: false\n    b: {}\n'),
+    # the last value is an alias: its own text, not the anchor's, is what the new line follows
+    ('x: &d {a: 1}\nmodels:\n  agents:\n    qa:\n      p: *d\n# end\n',
+     'x: &d {a: 1}\nmodels:\n  agents:\n    qa:\n      p: *d\n      use_finetuned: false\n# end\n'),
+    # a key inherited through a merge key gets its own override; the merged mapping is untouched
+    ('d: &d {use_finetuned: true}\nmodels:\n  agents:\n    qa:\n      <<: *d\n      a: 1\n',
+     'd: &d {use_finetuned: true}\nmodels:\n  agents:\n    qa:\n      <<: *d\n      a: 1\n      use_finetuned: false\n'),
+])
+def test_insert_in_the_mapping_style(text, new):
+    assert plan_edit(text, agent('qa'), False) == (new, None, False)
+
+
+def test_insert_a_missing_global_key_after_the_nested_agents():
+    text = 'models:\n  use_finetuned: true\n  agents:\n    qa:\n      a: 1  # last\n\n# trailer\nother: 1\n'
+    new = 'models:\n  use_finetuned: true\n  agents:\n    qa:\n      a: 1  # last\n  rollout_percentage: 5\n\n# trailer\nother: 1\n'
+    assert plan_edit(text, ROLLOUT, 5) == (new, None, 5)
+
+
+def test_unicode_and_bom_are_kept(tmp_path):
+    path = str(tmp_path / 'p.yaml')
+    text = '\ufeff# café ☕\nmodels:\n  owner: "Zoë"\n  rollout_percentage: 100\n'
+    write(path, text)
+    edit_config(path, ROLLOUT, 7)
+    assert read(path) == text.replace('100', '7').encode('utf-8')
+
+
+# --- refusals: a clear message, and the file as it was -----------------------------------
+
+REFUSALS = [
+    ('models: [\n', ROLLOUT, r'not valid YAML'),
+    ('a: 1\n---\nb: 2\n', ROLLOUT, r'not valid YAML.*single document'),
+    ('', ROLLOUT, r'the document is empty, not a mapping'),
+    ('- a\n', ROLLOUT, r'the document is a list, not a mapping'),
+    ('server: {port: 1}\nlogging: {}\n', ROLLOUT, r"no 'models' at the top level \(there: server, logging\)"),
+    ('models: [a, b]\n', ROLLOUT, r'models is a list, not a mapping'),
+    ('models: off\n', ROLLOUT, r"models is the value 'off', not a mapping"),
+    ('models:\n', ROLLOUT, r'models is null, not a mapping'),
+    ('models:\n  rollout_percentage: [5]\n', ROLLOUT, r'models.rollout_percentage is a list, not a single value'),
+    ('models:\n  use_finetuned: {a: 1}\n', GLOBAL, r'models.use_finetuned is a mapping, not a single value'),
+    ('models:\n  use_finetuned:\n  x: 1\n', GLOBAL, r'models.use_finetuned has no value'),
+    ('models:\n  use_finetuned: |\n    true\n', GLOBAL, r'block scalar'),
+    ('models:\n  use_finetuned: !!str true\n', GLOBAL, r"would give 'false', not False"),
+    ('models:\n  agents:\n    qa: {}\n    legal: {}\n', agent('bogus'),
+     r"no 'bogus' under models.agents \(there: qa, legal\)"),
+    ('models:\n  use_finetuned: true\n', agent('qa'), r"no 'agents' under models \(there: use_finetuned\)"),
+    ('models:\n  agents:\n    qa: null\n', agent('qa'), r'models.agents.qa is null, not a mapping'),
+    # anchors: a change here would change every alias too
+    ('models:\n  use_finetuned: &on true\nmetrics: {enabled: *on}\n', GLOBAL, r'models.use_finetuned is shared .*line 2'),
+    ('on: &on true\nmodels:\n  use_finetuned: *on\n', GLOBAL, r'models.use_finetuned is shared .*line 1'),
+    ('models:\n  agents:\n    qa: &qa {use_finetuned: true}\n    legal: *qa\n', agent('qa'), r'models.agents.qa is shared'),
+    ('models:\n  agents:\n    qa: &qa {a: 1}\n    legal: {<<: *qa}\n', agent('qa'), r'models.agents.qa is shared'),
+]
+
+
+@pytest.mark.parametrize('text, keys, message', REFUSALS)
+def test_refusal_changes_nothing(tmp_path, text, keys, message):
+    path = str(tmp_path / 'production.yaml')
+    write(path, text)
+    files = listing(path)
+    with pytest.raises(ConfigError, match=message) as exc:
+        edit_config(path, keys, False if keys[-1] == 'use_finetuned' else 5, backup=True)
+    assert str(exc.value).startswith(path + ': ')
+    assert read(path) == text.encode()
+    assert listing(path) == files  # no lock, backup or temporary file
+
+
+def test_missing_file(tmp_path):
+    path = str(tmp_path / 'nope.yaml')
+    with pytest.raises(ConfigError, match=r'^%s does not exist$' % re.escape(path)):
+        edit_config(path, ROLLOUT, 5)
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_dangling_symlink(tmp_path):
+    link = str(tmp_path / 'link.yaml')
+    os.symlink(str(tmp_path / 'gone.yaml'), link)
+    with pytest.raises(ConfigError, match='does not exist'):
+        edit_config(link, ROLLOUT, 5)
+
+
+def test_not_utf8(tmp_path):
+    path = str(tmp_path / 'p.yaml')
+    with open(path, 'wb') as f:
+        f.write(b'models:\n  owner: "Zo\xeb"\n  rollout_percentage: 100\n')
+    with pytest.raises(ConfigError, match='not UTF-8'):
+        edit_config(path, ROLLOUT, 5)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason='changing a file owner needs root')
+def test_owner_that_cannot_be_kept_is_refused(config, monkeypatch):
+    os.chown(config, 1234, 2345)
+    before, files = read(config), listing(config)
+
+    def fchown(*_args):
+        raise PermissionError(1, 'Operation not permitted')
+    monkeypatch.setattr(os, 'fchown', fchown)
+    with pytest.raises(ConfigError, match=r'cannot keep the owner 1234:2345 of .* run it with become'):
+        edit_config(config, ROLLOUT, 5, backup=True)
+    assert read(config) == before
+    assert listing(config) == sorted(files + [os.path.basename(config) + '.lock'])  # no backup, no temporary file
+
+
+# --- check mode, idempotence, backup, symlink, owner and mode --------------------------------
+
+def test_check_mode_writes_nothing(config):
+    before, mtime, files = read(config), os.stat(config).st_mtime_ns, listing(config)
+    change = edit_config(config, agent('support_agent'), False, check_mode=True, backup=True)
+    assert change.changed and change.before is None and change.after is False
+    assert change.backup_file is None
+    assert read(config) == before
+    assert os.stat(config).st_mtime_ns == mtime
+    assert listing(config) == files
+    # and it reports exactly what the run then does
+    real = edit_config(config, agent('support_agent'), False)
+    assert (real.changed, real.key, real.before, real.after, real.after_text) == (
+        change.changed, change.key, change.before, change.after, change.after_text)
+
+
+def test_second_run_changes_nothing(config):
+    assert edit_config(config, agent('analyst_agent'), False).changed
+    data, mtime, files = read(config), os.stat(config).st_mtime_ns, listing(config)
+    time.sleep(0.01)
+    again = edit_config(config, agent('analyst_agent'), False, backup=True)
+    assert not again.changed
+    assert again.before is False and again.after is False
+    assert again.after_text == again.before_text
+    assert read(config) == data
+    assert os.stat(config).st_mtime_ns == mtime
+    assert listing(config) == files  # no backup of an unchanged file
+
+
+def test_backup_is_the_old_file(config):
+    os.chmod(config, 0o640)
+    old, st = read(config), os.stat(config)
+    change = edit_config(config, ROLLOUT, 5, backup=True)
+    backup = change.backup_file
+    assert re.match(re.escape(config) + r'\.\d{8}T\d{12}Z\.bak$', backup)
+    assert read(backup) == old
+    assert os.stat(backup).st_mode == st.st_mode
+    assert os.stat(backup).st_mtime_ns == st.st_mtime_ns
+    assert change.result()['backup_file'] == backup
+
+
+def test_symlink_is_followed_and_kept(tmp_path, config):
+    link = str(tmp_path / 'current.yaml')
+    os.symlink(os.path.basename(config), link)
+    change = edit_config(link, ROLLOUT, 5, backup=True)
+    assert change.path == link
+    assert os.path.islink(link) and os.readlink(link) == os.path.basename(config)
+    assert b'rollout_percentage: 5 ' in read(config)
+    assert os.path.dirname(change.backup_file) == os.path.dirname(config)
+    assert change.backup_file.startswith(config + '.')
+    assert os.path.exists(config + '.lock')
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason='changing a file owner needs root')
+def test_owner_and_mode_are_kept(config):
+    os.chown(config, 1234, 2345)
+    os.chmod(config, 0o604)
+    change = edit_config(config, GLOBAL, False, backup=True)
+    for path in (config, change.backup_file):
+        st = os.stat(path)
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (1234, 2345, 0o604)
+
+
+def test_mode_is_kept(config):
+    os.chmod(config, 0o600)
+    edit_config(config, GLOBAL, False)
+    assert os.stat(config).st_mode & 0o7777 == 0o600
+
+
+def test_no_temporary_file_is_left(config):
+    files = listing(config)
+    edit_config(config, ROLLOUT, 5)
+    assert listing(config) == sorted(files + [os.path.basename(config) + '.lock'])
+
+
+# --- the lock ---------------------------------------------------------------------------------
+
+def hold_lock(path):
+    fd = os.open(path + '.lock', os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def test_held_lock_makes_a_run_wait_then_fail(config):
+    before = read(config)
+    fd = hold_lock(config)
+    try:
+        start = time.monotonic()
+        with pytest.raises(ConfigError) as exc:
+            edit_config(config, ROLLOUT, 5, lock_timeout=0.5)
+        assert time.monotonic() - start >= 0.5
+    finally:
+        os.close(fd)
+    assert str(exc.value) == 'timed out after 0.5s waiting for the lock on %s: another run holds %s.lock' % (config, config)
+    assert read(config) == before
+
+
+def test_run_waits_for_the_lock_then_edits(config):
+    fd = hold_lock(config)
+    threading.Timer(0.3, os.close, [fd]).start()
+    start = time.monotonic()
+    assert edit_config(config, ROLLOUT, 5, lock_timeout=10).changed
+    assert time.monotonic() - start >= 0.3
+
+
+def test_check_mode_takes_no_lock(config):
+    fd = hold_lock(config)
+    try:
+        assert edit_config(config, ROLLOUT, 5, check_mode=True, lock_timeout=0).changed
+    finally:
+        os.close(fd)
+
+
+CHILD = textwrap.dedent('''
+    import sys
+    from ansible_collections.genesis.model_ops.plugins.module_utils._config import edit_config
+    path, agent, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    keys = ['models', 'agents', agent, 'use_finetuned']
+    last = edit_config(path, keys, True).after
+    for i in range(count):
+        change = edit_config(path, keys, i % 2 == 0)
+        # Only this process writes this key: reading anything but its own last value means a lost update.
+        if change.before is not last:
+            sys.exit('%s: expected %r before run %d, found %r' % (agent, last, i, change.before))
+        last = change.after
+''')
+
+
+def child_env():
+    return dict(os.environ, PYTHONPATH=os.path.abspath(COLLECTIONS))
+
+
+def test_concurrent_runs_lose_no_update(config):
+    count = 40
+    children = [subprocess.Popen([sys.executable, '-c', CHILD, config, name, str(count)], env=child_env(),
+                                 stderr=subprocess.PIPE, text=True)
+                for name in ('qa_agent', 'support_agent')]
+    for child in children:
+        assert child.wait(timeout=300) == 0, child.stderr.read()
+        child.stderr.close()
+    doc = yaml.safe_load(read(config))
+    final = (count - 1) % 2 == 0  # what the last run of each child set
+    assert doc['models']['agents']['qa_agent']['use_finetuned'] is final
+    assert doc['models']['agents']['support_agent']['use_finetuned'] is final
+
+
+# --- kill -9 while writing --------------------------------------------------------------------
+
+KILLED_CHILD = textwrap.dedent('''
+    import os, sys, time
+    from ansible_collections.genesis.model_ops.plugins.module_utils import _config
+    real_fsync = os.fsync
+
+    def slow_fsync(fd):
+        # Widen the window between writing the temporary file and renaming it, so that
+        # kills land in the middle of a write often, not only while parsing.
+        time.sleep(0.02)
+        real_fsync(fd)
+
+    _config.os.fsync = slow_fsync
+    print('ready', flush=True)
+    value = 6
+    while True:
+        _config.edit_config(sys.argv[1], ['models', 'rollout_percentage'], value, backup=True)
+        value = 11 - value
+''')
+
+
+def test_kill_9_never_leaves_a_partial_file(tmp_path):
+    path = os.path.realpath(str(tmp_path / 'production.yaml'))
+    with open(FIXTURE) as f:
+        text = f.read()
+    # ~200 KB: a long block scalar keeps the parse short enough for many writes per run.
+    text += 'notes: |\n' + ''.join('  padding line %05d of the site notes, which nobody reads\n' % i for i in range(3500))
+    assert len(text) > 200000
+    write(path, text.replace('rollout_percentage: 100', 'rollout_percentage: 5'))
+    versions = {text.replace('rollout_percentage: 100', 'rollout_percentage: %d' % v).encode() for v in (5, 6)}
+    rng = random.Random(1234)
+    for _ in range(50):
+        child = subprocess.Popen([sys.executable, '-c', KILLED_CHILD, path], env=child_env(),
+                                 stdout=subprocess.PIPE, text=True)
+        assert child.stdout.readline() == 'ready\n'
+        time.sleep(rng.uniform(0, 1.0))
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stdout.close()
+        assert read(path) in versions
+        yaml.safe_load(read(path))
+    for name in os.listdir(str(tmp_path)):
+        if name.endswith('.bak'):
+            assert read(str(tmp_path / name)) in versions
+
+
+# --- percentage -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('value, number', [(0, 0), (5, 5), (100, 100), ('5', 5), (' 42 ', 42), ('+7', 7), (5.0, 5)])
+def test_percentage_accepted(value, number):
+    assert parse_percentage(value) == number
+
+
+@pytest.mark.parametrize('value, shown', [
+    (150, '150'), (-1, '-1'), (101, '101'), (5.5, '5.5'), ('5.5', "'5.5'"), ('abc', "'abc'"),
+    ('', "''"), (True, 'True'), (None, 'None'), ([5], '[5]'), ('1e2', "'1e2'")])
+def test_percentage_refused(value, shown):
+    with pytest.raises(ConfigError) as exc:
+        parse_percentage(value)
+    assert str(exc.value) == 'percentage must be an integer from 0 to 100, got %s' % shown
