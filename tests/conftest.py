@@ -1,6 +1,16 @@
-"""Make the collection importable as ansible_collections.genesis.model_ops for pytest."""
+"""Shared test fixtures: the collection importable as ansible_collections.genesis.model_ops,
+and the lab (a fleet of simulated Genesis hosts) for the tests that need it."""
+import fcntl
+import json
 import os
+import subprocess
 import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLLECTIONS = os.path.join(ROOT, ".collections")
@@ -8,14 +18,6 @@ if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
-
-import json  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
-import urllib.error  # noqa: E402
-import urllib.request  # noqa: E402
-
-import pytest  # noqa: E402
 
 LAB_HOSTS = 8
 
@@ -56,7 +58,7 @@ class Lab:
     """The running lab as tests see it: its hosts, inventory and CLI."""
 
     def __init__(self, hosts):
-        from lab.fleet import Fleet
+        from lab.fleet import Fleet  # pylint: disable=import-outside-toplevel
         self.fleet = Fleet()
         self.hosts = self.fleet.hosts()
         assert len(self.hosts) == hosts
@@ -77,12 +79,15 @@ class Lab:
 
 @pytest.fixture(scope="session")
 def lab():
-    """One lab for the whole test session (the lab's addresses are fixed: it replaces a running one)."""
-    lab_cli("up", "--hosts", str(LAB_HOSTS), "--ssh")
-    try:
-        yield Lab(LAB_HOSTS)
-    finally:
-        lab_cli("down", check=False)
+    """One lab for the whole test session. The lab's addresses are fixed, so a session holds a lock
+    for as long as it uses the lab: a second test session waits for it instead of taking its lab over."""
+    with open(os.path.join(tempfile.gettempdir(), "genesis-lab.lock"), "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        lab_cli("up", "--hosts", str(LAB_HOSTS), "--ssh")
+        try:
+            yield Lab(LAB_HOSTS)
+        finally:
+            lab_cli("down", check=False)
 
 
 @pytest.fixture

@@ -450,9 +450,11 @@ def _write_atomically(path, data, st):
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    # The rename is durable only once the directory is on disk too.
-    dir_fd = os.open(directory or '.', os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    # The rename is durable only once the directory is on disk too. The file is already
+    # replaced here, so a file system that cannot sync a directory is no reason to fail.
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(directory or '.', os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

@@ -57,7 +57,7 @@ _RANK = {'ok': 0, 'degraded': 1, 'down': 2}
 MAX_BODY = 1024 * 1024
 EXCERPT_CHARS = 200
 
-# Cannot-connect errors: the exception itself or, from urllib, its `reason`.
+# A timeout shows as the exception itself or, from urllib, as its `reason`.
 _TIMEOUTS = (socket.timeout, TimeoutError)
 
 

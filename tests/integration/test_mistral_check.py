@@ -36,7 +36,7 @@ BASELINES = ['ministral-8b-2512', 'mistral-small-2506', 'ministral-3b-2512']
 
 
 def _key():
-    return ''.join(secrets.choice(string.ascii_letters + string.digits) for _ in range(32))
+    return ''.join(secrets.choice(string.ascii_letters + string.digits) for dummy in range(32))
 
 
 def _free_port():
@@ -116,7 +116,7 @@ def _env(**extra):
     return env
 
 
-def playbook(tmp_path, options, env=None, verbosity=0):
+def playbook(tmp_path, options, env=None, verbosity=0, flags=()):
     """Run check.yml on three hosts with `mc` = options; returns (registered result, completed process)."""
     vars_file, result_file = tmp_path / 'vars.json', tmp_path / 'result.json'
     vars_file.write_text(json.dumps({'mc': options, 'result_file': str(result_file)}), encoding='utf-8')
@@ -124,12 +124,13 @@ def playbook(tmp_path, options, env=None, verbosity=0):
     cmd = [str(BIN / 'ansible-playbook'), '-i', str(TARGET / 'inventory.ini'), str(TARGET / 'check.yml'), '-e', '@%s' % vars_file]
     if verbosity:
         cmd.append('-' + 'v' * verbosity)
+    cmd.extend(flags)
     proc = subprocess.run(cmd, cwd=ROOT, env=env or _env(), capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return json.loads(result_file.read_text(encoding='utf-8')), proc
 
 
-def check(sim, tmp_path, release=False, **options):
+def check(sim, tmp_path, release=False, flags=(), **options):
     """Run the module; assert its api_calls equal the requests the simulator saw; return the result.
 
     The simulator logs a request once it has answered it: ``release`` lifts the faults first so that
@@ -138,7 +139,7 @@ def check(sim, tmp_path, release=False, **options):
     before = len(sim.api_requests())
     options.setdefault('server_url', sim.url)
     options.setdefault('api_key', sim.keys['fleet'])
-    result, _proc = playbook(tmp_path, options)
+    result, _proc = playbook(tmp_path, options, flags=flags)
     if release:
         sim.lab('POST', '/_lab/reset')
     time.sleep(0.2)
@@ -180,15 +181,22 @@ def test_the_key_shows_nowhere_at_vvvv(sim, tmp_path):
     adhoc = subprocess.run([str(BIN / 'ansible'), '-vvvv', '-i', str(TARGET / 'inventory.ini'), 'localhost',
                             '-m', 'genesis.model_ops.mistral_check', '-a', json.dumps(dict(server_url=sim.url, models=[FT_QA]))],
                            cwd=ROOT, env=_env(MISTRAL_API_KEY=key), capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 0 and adhoc.returncode == 0, proc.stdout + adhoc.stdout
-    assert 'ESTABLISH LOCAL CONNECTION' in proc.stdout and 'ESTABLISH LOCAL CONNECTION' in adhoc.stdout  # really -vvvv
-    assert result['key']['authenticated'] is True and '"fingerprint"' in adhoc.stdout
-    for text in (proc.stdout, proc.stderr, adhoc.stdout, adhoc.stderr, json.dumps(result)):
+    # The ad-hoc path, key on the command line as key=value.
+    inline = subprocess.run([str(BIN / 'ansible'), '-vvvv', '-i', str(TARGET / 'inventory.ini'), 'localhost',
+                             '-m', 'genesis.model_ops.mistral_check', '-a', 'api_key=%s server_url=%s models=%s' % (key, sim.url, FT_QA)],
+                            cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == adhoc.returncode == inline.returncode == 0, proc.stdout + adhoc.stdout + inline.stdout
+    for out in (proc.stdout, adhoc.stdout, inline.stdout):
+        assert 'ESTABLISH LOCAL CONNECTION' in out  # really -vvvv
+    assert result['key']['authenticated'] is True
+    assert adhoc.stdout.count('"authenticated": true') == inline.stdout.count('"authenticated": true') == 1
+    for text in (proc.stdout, proc.stderr, adhoc.stdout, adhoc.stderr, inline.stdout, inline.stderr, json.dumps(result)):
         assert key not in text
         assert key[:10] not in text  # not even the runbook's `cut -c1-10`
     # -vvvv prints the module's arguments: the key is masked there.
     assert '"api_key": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"' in proc.stdout
     assert '"api_key": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"' in adhoc.stdout
+    assert '"api_key": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"' in inline.stdout
 
 
 def test_ansible_doc_renders():
@@ -207,6 +215,16 @@ def test_key_ok(sim, tmp_path):
     assert len(result['key']['fingerprint']) == 8 and result['summary']['available'] == 4
     assert all(e['type'] == 'base' for e in list(result['models'].values())[1:])
     assert result['models'][FT_QA]['type'] == 'fine-tuned' and result['models'][FT_QA]['archived'] is False
+
+
+def test_check_mode_makes_the_same_calls_and_returns_the_same(sim, tmp_path):
+    # An AWX "Check" job must not skip the diagnosis.
+    models = [FT_QA, 'open-mistral-7b', 'mistral-small-2409']
+    normal = check(sim, tmp_path, models=models)
+    checked = check(sim, tmp_path, flags=['--check'], models=models)
+    assert checked['api_calls'] == normal['api_calls'] == 4
+    for field in ('key', 'models', 'summary', 'findings', 'changed'):
+        assert checked[field] == normal[field], field
 
 
 def test_wrong_key_is_401_auth(sim, tmp_path):

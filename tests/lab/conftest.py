@@ -1,6 +1,5 @@
 """Fixtures for the Mistral simulator's tests: a simulator on a free loopback port, SDK clients, the OpenAPI schemas."""
 
-import os
 from pathlib import Path
 
 import httpx2 as httpx

@@ -444,7 +444,7 @@ def test_kill_9_never_leaves_a_partial_file(tmp_path):
     write(path, text.replace('rollout_percentage: 100', 'rollout_percentage: 5'))
     versions = {text.replace('rollout_percentage: 100', 'rollout_percentage: %d' % v).encode() for v in (5, 6)}
     rng = random.Random(1234)
-    for _ in range(50):
+    for _run in range(50):
         child = subprocess.Popen([sys.executable, '-c', KILLED_CHILD, path], env=child_env(),
                                  stdout=subprocess.PIPE, text=True)
         assert child.stdout.readline() == 'ready\n'

@@ -342,7 +342,7 @@ def test_run_checks_each_distinct_model_once(stub):
     assert list(result['models']) == ['ft:ministral-8b-2512:o:1:a', 'ministral-8b-2512', 'old-model', 'ft:x:o:1:arch']
     assert result['tokens_spent'] == 0
     assert result['key'] == dict(authenticated=True, status=200, error_kind=None, message=None, fingerprint=m.fingerprint(KEY))
-    ft, base, old, arch = result['models'].values()
+    ft, base, old, arch = list(result['models'].values())
     assert (ft['exists'], ft['type'], ft['archived'], ft['deprecated']) == (True, 'fine-tuned', False, False)
     assert (base['type'], base['archived']) == ('base', False)
     assert (old['deprecated'], old['deprecation'], old['replacement']) == (True, '2027-01-31', 'new-model')
@@ -356,7 +356,7 @@ def test_run_checks_each_distinct_model_once(stub):
 def test_run_reports_retired_and_missing(stub):
     stub.missing.update(['open-mistral-7b', 'ft:open-mistral-7b:o:1:a', 'typo-model'])
     result = m.run(_params(server_url=stub.url, models=['open-mistral-7b', 'ft:open-mistral-7b:o:1:a', 'typo-model']))
-    retired, ft, typo = result['models'].values()
+    retired, ft, typo = list(result['models'].values())
     assert (retired['exists'], retired['retired'], retired['retired_on'], retired['replacement']) == (
         False, True, '2025-03-30', 'ministral-8b-latest')
     assert (retired['http_status'], retired['error_kind']) == (404, 'not_found')
@@ -369,7 +369,7 @@ def test_run_reports_retired_and_missing(stub):
 def test_run_chat_probe_counts_tokens_and_reads_deprecation_header(stub):
     stub.missing.add('open-mixtral-8x7b')
     result = m.run(_params(server_url=stub.url, models=['ministral-8b-2512', 'old-model', 'open-mixtral-8x7b'], probe='chat'))
-    ok, old, gone = result['models'].values()
+    ok, old, gone = list(result['models'].values())
     assert result['tokens_spent'] == 10 and result['api_calls'] == 4
     assert ok['exists'] is True and ok['deprecated'] is False
     assert (old['deprecated'], old['deprecation']) == (True, '2027-01-31')

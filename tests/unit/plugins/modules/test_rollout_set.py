@@ -1,0 +1,144 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""rollout_set's main(), driven as Ansible drives it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.genesis.model_ops.plugins.modules import rollout_set
+
+FIXTURE = os.path.join(os.path.dirname(__file__), '..', 'module_utils', 'fixtures', 'production.yaml')
+
+
+@pytest.fixture
+def config(tmp_path):
+    path = str(tmp_path / 'production.yaml')
+    shutil.copy(FIXTURE, path)
+    return path
+
+
+@pytest.fixture
+def run(capsys):
+    """Run the module with args; return (exit code, parsed JSON result)."""
+    def run_module(args, check=False, diff=False):
+        args = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
+        with patch_module_args(args), pytest.raises(SystemExit) as exc:
+            rollout_set.main()
+        return exc.value.code, json.loads(capsys.readouterr().out)
+    return run_module
+
+
+def read(path):
+    with open(path, 'rb') as f:
+        return f.read()
+
+
+def ours(result):
+    """The module's own return values, without what Ansible adds (invocation, the file's stat)."""
+    return {k: v for k, v in result.items() if k in ('changed', 'path', 'key', 'before', 'after', 'backup_file', 'diff')}
+
+
+def test_sets_the_percentage(run, config):
+    old = read(config)
+    code, result = run(dict(path=config, percentage=5), diff=True)
+    assert code == 0
+    assert result['changed'] is True
+    assert (result['path'], result['key'], result['before'], result['after']) == (
+        config, 'models.rollout_percentage', 100, 5)
+    assert 'backup_file' not in result
+    assert result['diff'] == dict(before=old.decode(), after=read(config).decode(),
+                                  before_header=config, after_header=config)
+    assert read(config) == old.replace(b'rollout_percentage: 100', b'rollout_percentage: 5')
+
+
+def test_no_diff_unless_asked(run, config):
+    assert 'diff' not in run(dict(path=config, percentage=5))[1]
+
+
+@pytest.mark.parametrize('percentage, value', [('5', 5), (0, 0), (100, 100), (42.0, 42)])
+def test_accepted_percentages(run, config, percentage, value):
+    code, result = run(dict(path=config, percentage=percentage))
+    assert code == 0
+    assert result['after'] == value
+
+
+@pytest.mark.parametrize('percentage, shown', [(150, '150'), (-1, '-1'), (5.5, '5.5'), ('abc', "'abc'"), ('5.5', "'5.5'")])
+def test_refused_percentages(run, config, percentage, shown):
+    old = read(config)
+    code, result = run(dict(path=config, percentage=percentage))
+    assert code == 1
+    assert result['failed'] is True
+    assert result['msg'] == 'percentage must be an integer from 0 to 100, got %s' % shown
+    assert read(config) == old
+
+
+def test_check_mode_reports_what_a_run_does(run, config):
+    old, mtime, files = read(config), os.stat(config).st_mtime_ns, os.listdir(os.path.dirname(config))
+    code, checked = run(dict(path=config, percentage=5, backup=True), check=True, diff=True)
+    assert code == 0 and checked['changed'] is True
+    assert read(config) == old
+    assert os.stat(config).st_mtime_ns == mtime
+    assert os.listdir(os.path.dirname(config)) == files
+    code, real = run(dict(path=config, percentage=5), diff=True)
+    assert ours(real) == ours(checked)
+
+
+def test_second_run_is_unchanged(run, config):
+    run(dict(path=config, percentage=5))
+    mtime = os.stat(config).st_mtime_ns
+    code, result = run(dict(path=config, percentage='5'))
+    assert code == 0
+    assert result['changed'] is False
+    assert result['before'] == result['after'] == 5
+    assert os.stat(config).st_mtime_ns == mtime
+
+
+def test_backup_and_dest_alias(run, config):
+    old = read(config)
+    code, result = run(dict(dest=config, percentage=25, backup=True))
+    assert code == 0
+    assert result['backup_file'].startswith(config + '.')
+    assert read(result['backup_file']) == old
+
+
+def test_missing_file_fails_clearly(run, tmp_path):
+    path = str(tmp_path / 'missing.yaml')
+    code, result = run(dict(path=path, percentage=5))
+    assert code == 1
+    assert result['msg'] == '%s does not exist' % path
+    assert result['key'] == 'models.rollout_percentage'
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_missing_models_section_fails_clearly(run, tmp_path):
+    path = str(tmp_path / 'production.yaml')
+    with open(path, 'w') as f:
+        f.write('server: {port: 8080}\n')
+    code, result = run(dict(path=path, percentage=5))
+    assert code == 1
+    assert result['msg'] == "%s: no 'models' at the top level (there: server)" % path
+
+
+def test_quoted_value_keeps_its_quotes_with_a_warning(run, tmp_path):
+    path = str(tmp_path / 'production.yaml')
+    with open(path, 'w') as f:
+        f.write('models:\n  rollout_percentage: "100"\n')
+    code, result = run(dict(path=path, percentage=5))
+    assert code == 0
+    assert result['after'] == '5'
+    assert read(path) == b'models:\n  rollout_percentage: "5"\n'
+    assert [w['event']['msg'] for w in result['warnings']] == [
+        "models.rollout_percentage was quoted in %s, so its new value is the string '5'" % path]
+
+
+def test_negative_lock_timeout_is_refused(run, config):
+    code, result = run(dict(path=config, percentage=5, lock_timeout=-1))
+    assert code == 1
+    assert result['msg'] == 'lock_timeout must be 0 or more seconds, got -1.0'
