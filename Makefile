@@ -30,11 +30,12 @@ $(LINK):
 	mkdir -p $(dir $(LINK))
 	ln -sfn ../../.. $(LINK)
 
-# Prometheus (the lab's metrics) and sshd (`lab up --ssh`) come from Debian's packages.
+# Prometheus (the lab's metrics), sshd (`lab up --ssh`) and shellcheck (a sanity test) come
+# from Debian's packages.
 system-packages:
 	@missing=""; command -v prometheus >/dev/null || missing="$$missing prometheus"; \
-	 command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	 test -x /usr/sbin/sshd || missing="$$missing openssh-server"; \
+	 command -v shellcheck >/dev/null || missing="$$missing shellcheck"; \
 	 if [ -n "$$missing" ]; then \
 	   if [ "$$(id -u)" = 0 ]; then \
 	     echo "installing Debian packages:$$missing"; \

@@ -22,6 +22,7 @@ Public API:
 - ``run_edit(module, keys, value)`` the whole of a config editor module after its own
   option checks; ``CONFIG_ARGUMENT_SPEC`` the options every config editor takes.
 - ``parse_percentage(value)`` the rollout percentage as an int 0..100.
+- ``mask_secrets(text)`` text with secret-looking values masked, as the diff texts are.
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ class ConfigChange:
         if self.backup_file:
             result['backup_file'] = self.backup_file
         if diff:
-            result['diff'] = dict(before=self.before_text, after=self.after_text,
+            # The whole file leaves the host in a diff (output, logs, AWX): mask what looks secret.
+            result['diff'] = dict(before=mask_secrets(self.before_text), after=mask_secrets(self.after_text),
                                   before_header=self.path, after_header=self.path)
         return result
 
@@ -212,7 +214,18 @@ def _load(text, message):
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError('%s: %s' % (message, exc)) from exc
+        raise ConfigError('%s: %s' % (message, _yaml_error(exc))) from exc
+
+
+def _yaml_error(exc):
+    """PyYAML's message without the lines of the file it quotes: a quoted line may hold a secret."""
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return str(exc)
+    parts = []
+    for text, mark in ((exc.context, exc.context_mark), (exc.problem, exc.problem_mark)):
+        if text:
+            parts.append('%s (line %d, column %d)' % (text, mark.line + 1, mark.column + 1) if mark else text)
+    return ': '.join(parts)
 
 
 def _compose(text):
@@ -365,6 +378,94 @@ def _insert(text, tokens, mapping, key, value_text):
         if pos == 0:
             return text + newline + line[:-len(newline)]
     return text[:pos] + line + text[pos:]
+
+
+# --- masking secrets -----------------------------------------------------------------------
+
+MASK = '********'
+# A key whose name contains one of these words holds a secret ...
+_SECRET_KEY = re.compile(r'(?<![\w.-])[\w.-]*(?:key|token|secret|passw(?:or)?d|credential)[\w.-]*["\']?[ \t]*(?::(?=[ \t])|=)[ \t]*',
+                         re.IGNORECASE)
+# ... unless its last word says it only names where the secret is (key_env: MISTRAL_API_KEY).
+_REFERENCE_WORDS = ('env', 'file', 'path', 'url', 'name', 'id')
+_BEARER = re.compile(r'(\bbearer[ \t]+)[A-Za-z0-9._~+/=-]+', re.IGNORECASE)
+# A long run of letters and digits is a key; a fine-tuned model id is matched first and kept.
+_LONG_RUN = re.compile(r'\bft:[\w.:-]+|(?<![A-Za-z0-9])[A-Za-z0-9]{32,}(?![A-Za-z0-9])')
+_PLAIN_END = re.compile(r'[ \t]+#|[ \t]*$')
+_FLOW_PLAIN_END = re.compile(r'[ \t]+#|[ \t]*[,}\]]|[ \t]*$')
+
+
+def mask_secrets(text):
+    """text with secret-looking values replaced by MASK, line by line, so that two texts that
+    differ in one non-secret scalar still differ in exactly that line after masking.
+
+    Masked: the value of a key whose name contains key, token, secret, password or credential
+    (not a number, bool or null, nor a key named ..._env, _file, _path, _url, _name, _id), with the
+    lines of a block scalar (key: |); the token after "Bearer"; runs of 32 or more letters and
+    digits that are not part of an ft: model id.
+    """
+    lines, block_indent = [], None
+    for line in text.splitlines(True):
+        body = line.rstrip('\r\n')
+        indent = len(body) - len(body.lstrip(' '))
+        if block_indent is not None and body.strip() and indent <= block_indent:
+            block_indent = None
+        if block_indent is not None:
+            body = body[:indent] + MASK if body.strip() else body
+        else:
+            body, is_block = _mask_key_values(body)
+            if is_block:
+                block_indent = indent
+        body = _BEARER.sub(lambda m: m.group(1) + MASK, body)
+        body = _LONG_RUN.sub(lambda m: m.group(0) if m.group(0).startswith('ft:') else MASK, body)
+        lines.append(body + line[len(line.rstrip('\r\n')):])
+    return ''.join(lines)
+
+
+def _mask_key_values(line):
+    """(line with the values of secret keys masked, whether such a key opens a block scalar)."""
+    pieces, done, is_block = [], 0, False
+    for match in _SECRET_KEY.finditer(line):
+        start = match.end()
+        name = re.match(r'[\w.-]*', match.group(0)).group(0)
+        words = re.split(r'[_.-]+|(?<=[a-z])(?=[A-Z])', name)
+        if match.start() < done or start == len(line) or words[-1].lower() in _REFERENCE_WORDS:
+            continue
+        first = line[start]
+        if first in '|>':
+            is_block = True
+            continue
+        if first in '{[#':  # a collection (its entries are looked at one by one) or a comment
+            continue
+        if first in '"\'':
+            end = _quoted_end(line, start)
+            masked = first + MASK + first
+        else:
+            # A plain scalar ends at a comment; inside {...} or [...] also at a comma or bracket.
+            flow = sum(line.count(c, 0, start) for c in '{[') > sum(line.count(c, 0, start) for c in '}]')
+            end = (_FLOW_PLAIN_END if flow else _PLAIN_END).search(line, start).start()
+            tag = yaml.resolver.Resolver().resolve(yaml.ScalarNode, line[start:end], (True, False))
+            if tag.rsplit(':', 1)[-1] in ('int', 'float', 'bool', 'null'):  # max_tokens: 16 is no secret
+                continue
+            masked = MASK
+        pieces += [line[done:start], masked]
+        done = end
+    return ''.join(pieces) + line[done:], is_block
+
+
+def _quoted_end(line, start):
+    """Index just past the quoted scalar opening at start (the line's end when it goes on)."""
+    quote, i = line[start], start + 1
+    while i < len(line):
+        if quote == '"' and line[i] == '\\':
+            i += 2
+        elif line[i] == quote and quote == "'" and line[i + 1:i + 2] == "'":
+            i += 2
+        elif line[i] == quote:
+            return i + 1
+        else:
+            i += 1
+    return len(line)
 
 
 # --- files ----------------------------------------------------------------------------------

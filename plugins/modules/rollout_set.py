@@ -52,7 +52,15 @@ attributes:
     description: Reads the file and reports what a run would do. Writes nothing, not even the lock file or a backup.
   diff_mode:
     support: full
-    description: Returns the whole file before and after the edit.
+    description:
+      - Returns the whole file before and after the edit, with every value that looks secret replaced by
+        C(********) in the same way on both sides, so the diff still shows exactly the changed line.
+      - Masked are the value of a key whose name contains C(key), C(token), C(secret), C(password) or
+        C(credential) (unless it is a number, a boolean or null, or the name ends in C(_env), C(_file),
+        C(_path), C(_url), C(_name) or C(_id), such as C(key_env) naming a variable), with the lines of a
+        block scalar; the token after C(Bearer); and any run of 32 or more letters and digits outside
+        an C(ft:) model id.
+      - A YAML error names the line and column but does not quote the line.
 extends_documentation_fragment: [genesis.model_ops.attributes]
 seealso:
   - module: genesis.model_ops.finetuned_toggle

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Times diagnose.yml (per-host and controller probing) against a naive transcription of the
+# runbook (bench/naive_diagnose.yml) on lab fleets of N hosts, in the same run, and prints
+# wall time, the naive/ours ratio, and the Mistral API calls and tokens each made.
+#   bench/diagnose.sh            # N = 1 10 50 100
+#   NS="1 10" bench/diagnose.sh
+# Uses the lab (it replaces a running one) under the lab lock the tests use.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+py=.venv/bin/python
+export ANSIBLE_CONFIG="$root/ansible.cfg" PATH="$root/.venv/bin:$PATH"
+reports=$(mktemp -d)
+trap 'rm -rf "$reports"' EXIT
+exec 9>/tmp/genesis-lab.lock
+flock 9
+
+calc() { $py -c "print($1)"; }
+
+api_calls() {  # API calls the controller (127.0.0.1) made, from the simulator's request log
+  grep -c '^[^ ]* 127\.0\.0\.1 [A-Z]* /v1/' .lab/mistral.log 2>/dev/null || true
+}
+
+run() {  # run <label> <playbook> [args...]: prints "<seconds> <api calls> <tokens>"
+  local label=$1; shift
+  local before after start end tokens
+  before=$(api_calls)
+  start=$(date +%s.%N)
+  if ! ansible-playbook "$@" >"$reports/$label.out" 2>&1; then
+    echo "bench: $label failed; its output:" >&2; tail -30 "$reports/$label.out" >&2; exit 1
+  fi
+  end=$(date +%s.%N)
+  after=$(api_calls)
+  tokens=$($py -c 'import json,sys; print(json.load(open(sys.argv[1])).get("tokens_spent", 0))' \
+           "$reports/diagnosis-latest.json" 2>/dev/null || echo 0)
+  [ "$label" = naive ] && tokens=0   # the naive playbook only retrieves models: no chat, no tokens
+  rm -f "$reports/diagnosis-latest.json"
+  echo "$(calc "$end - $start") $((after - before)) $tokens"
+}
+
+printf '| N | diagnose.yml, per host | diagnose.yml, controller | naive | naive / controller | naive / per host | API calls: per host, controller, naive | tokens |\n'
+printf '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
+for n in ${NS:-1 10 50 100}; do
+  $py -m lab up --hosts "$n" >/dev/null
+  $py -m lab fault rate_limit --hosts genesis-001 >/dev/null
+  sleep 5
+  read -r t_host c_host k_host < <(run host diagnose.yml -e model_ops_probe=host -e model_ops_report_dir="$reports")
+  read -r t_ctl c_ctl k_ctl < <(run controller diagnose.yml -e model_ops_probe=controller -e model_ops_report_dir="$reports")
+  read -r t_naive c_naive _ < <(run naive bench/naive_diagnose.yml)
+  printf '| %s | %.1f s | %.1f s | %.1f s | %.1fx | %.1fx | %s, %s, %s | %s, %s, 0 |\n' "$n" "$t_host" "$t_ctl" "$t_naive" \
+    "$(calc "$t_naive / $t_ctl")" "$(calc "$t_naive / $t_host")" "$c_host" "$c_ctl" "$c_naive" "$k_host" "$k_ctl"
+done
+$py -m lab down >/dev/null

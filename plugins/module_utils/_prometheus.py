@@ -1,0 +1,133 @@
+# -*- coding: utf-8 -*-
+# Copyright: Genesis platform team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""One PromQL instant query (``GET /api/v1/query``), its answer as data and findings.
+
+The runbook's ``curl http://localhost:9090/api/v1/query?query=rate(model_errors[5m])``,
+for prometheus_query. A module rather than ``uri`` because ``uri`` is skipped in check
+mode, and a diagnosis must work in an AWX "Check" job.
+
+Prometheus is supporting evidence: no answer, an error answer, a body that is not
+JSON are findings, never an exception. An empty URL means the site has no Prometheus
+(host contract, section 9): nothing is called.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import urllib.parse
+from urllib.error import HTTPError
+
+from ansible.module_utils.urls import Request, make_context
+
+from ansible_collections.genesis.model_ops.plugins.module_utils._health import finding
+from ansible_collections.genesis.model_ops.plugins.module_utils._logscan import redact
+
+DEFAULT_URL = 'http://localhost:9090'
+DEFAULT_QUERY = 'sum by (instance, agent) (rate(model_errors_total[5m]))'
+MAX_BODY = 16 * 1024 * 1024
+EXCERPT_CHARS = 200
+_TIMEOUTS = (socket.timeout, TimeoutError)
+
+
+def _excerpt(body):
+    return redact(' '.join(body.decode('utf-8', 'replace').split())[:EXCERPT_CHARS])
+
+
+def _value(pair):
+    """The float of a Prometheus [timestamp, "value"] pair; null for NaN, infinities (not JSON) or garbage."""
+    try:
+        value = float(pair[1])
+    except (TypeError, ValueError, IndexError, KeyError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def samples_of(result_type, result):
+    """[{labels, value}] of a query result. A matrix (a range selector queried as is) gives each series' last point."""
+    series = [item for item in result if isinstance(item, dict)]
+    if result_type == 'vector':
+        return [{'labels': item.get('metric') or {}, 'value': _value(item.get('value'))} for item in series]
+    if result_type == 'matrix':
+        return [{'labels': item.get('metric') or {}, 'value': _value((item.get('values') or [None])[-1])}
+                for item in series]
+    if result_type == 'scalar':
+        return [{'labels': {}, 'value': _value(result)}]
+    return []  # a string result holds no number
+
+
+def by_instance_agent(samples):
+    """{instance: {agent: value}} of the samples with both labels; samples of the same pair are added up
+    (a query kept by code or model gives one per code or model)."""
+    table = {}
+    for sample in samples:
+        labels = sample['labels']
+        if 'instance' not in labels or 'agent' not in labels:
+            continue
+        row = table.setdefault(labels['instance'], {})
+        if sample['value'] is None:
+            row.setdefault(labels['agent'], None)
+        else:
+            row[labels['agent']] = (row.get(labels['agent']) or 0.0) + sample['value']
+    return table
+
+
+def query(url, promql=DEFAULT_QUERY, timeout=10, validate_certs=True):
+    """Run promql at url (the Prometheus base URL); return the module's result."""
+    result = {'changed': False, 'url': url, 'query': promql, 'skipped': False, 'available': False, 'http_status': None,
+              'status': None, 'result_type': None, 'samples': [], 'by_label': {}, 'warnings': [], 'findings': []}
+    if not url:
+        result['skipped'] = True
+        return result
+    endpoint = '%s/api/v1/query?%s' % (url.rstrip('/'), urllib.parse.urlencode({'query': promql}))
+    findings = result['findings']
+    try:
+        try:
+            response = Request().open('GET', endpoint, headers={'Accept': 'application/json'}, timeout=timeout,
+                                      use_netrc=False, context=make_context(validate_certs=validate_certs))
+        except HTTPError as exc:  # Prometheus answers a bad query with 400 and a JSON error: read it
+            response = exc
+        result['http_status'] = response.getcode()
+        body = response.read(MAX_BODY) or b''
+    except Exception as exc:  # pylint: disable=broad-except
+        # Refused, DNS, TLS, reset, or a timeout before or during the body: no usable answer.
+        reason = getattr(exc, 'reason', exc)
+        if isinstance(reason, _TIMEOUTS) or isinstance(exc, _TIMEOUTS) or 'timed out' in str(reason):
+            findings.append(finding('timeout', 'warning', 'no answer from %s within %ss' % (url, timeout), url=url))
+        else:
+            findings.append(finding('prometheus_unreachable', 'warning', 'cannot query %s: %s' % (
+                url, reason or type(exc).__name__), url=url, http_status=result['http_status']))
+        return result
+
+    try:
+        answer = json.loads(body.decode('utf-8'))
+    except ValueError:  # UnicodeDecodeError is a ValueError too
+        findings.append(finding('not_json', 'warning', '%s answered HTTP %s with a body that is not JSON' % (
+            url, result['http_status']), url=url, http_status=result['http_status'], body=_excerpt(body)))
+        return result
+    if not isinstance(answer, dict) or answer.get('status') not in ('success', 'error'):
+        findings.append(finding('prometheus_error', 'warning', '%s answered HTTP %s with JSON that is not a Prometheus API '
+                                'answer' % (url, result['http_status']), url=url, http_status=result['http_status'],
+                                error_type='bad_response', error=None, body=_excerpt(body)))
+        return result
+    result['status'] = answer['status']
+    result['warnings'] = [str(item) for item in answer.get('warnings') or ()]
+    if answer['status'] == 'error':
+        findings.append(finding('prometheus_error', 'warning', '%s: %s: %s' % (url, answer.get('errorType'), answer.get('error')),
+                                url=url, http_status=result['http_status'], error_type=answer.get('errorType'),
+                                error=answer.get('error')))
+        return result
+    data = answer.get('data')
+    # Every result type is a list: of series for a vector or a matrix, a [time, value] pair for a scalar or a string.
+    if not isinstance(data, dict) or not isinstance(data.get('result'), list):
+        findings.append(finding('prometheus_error', 'warning', '%s answered success without data.result' % url,
+                                url=url, http_status=result['http_status'], error_type='bad_response', error=None))
+        return result
+    result['result_type'] = data.get('resultType')
+    result['samples'] = samples_of(result['result_type'], data['result'])
+    result['by_label'] = by_instance_agent(result['samples'])
+    result['available'] = True
+    return result
