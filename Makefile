@@ -6,6 +6,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 HOSTS ?= 3
+# make demo: the fault the lab gets before the diagnosis (python -m lab fault --help)
+DEMO_HOST ?= genesis-002
+DEMO_FAULT ?= rate_limit --hosts $(DEMO_HOST)
 LINK := .collections/ansible_collections/genesis/model_ops
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
@@ -54,7 +57,10 @@ lab-status:
 
 demo: setup
 	$(PY) -m lab up --hosts $(HOSTS)
-	$(BIN)/ansible-playbook playbooks/health.yml
+	$(PY) -m lab fault $(DEMO_FAULT)
+	$(PY) -m lab wait --hosts $(DEMO_HOST) --status degraded,down
+	$(BIN)/ansible-playbook diagnose.yml
+	@echo; cat reports/diagnosis-latest.md
 
 lint: setup
 	$(BIN)/ansible-lint

@@ -1,9 +1,10 @@
-"""The Genesis lab's command line: up, down, status, fault, clear, restart."""
+"""The Genesis lab's command line: up, down, status, fault, clear, wait, restart."""
 
 import argparse
 import json
 import signal
 import sys
+import time
 
 from lab import fleet as fleet_mod
 from lab.catalog import LAB_AGENTS
@@ -108,6 +109,24 @@ def cmd_clear(fleet, _args):
     print("lab: faults cleared" + (f"; started {', '.join(h.name for h in down)}" if down else ""))
 
 
+def cmd_wait(fleet, args):
+    """Wait until every selected host's /health says one of the wanted statuses (a fault has shown, or left)."""
+    hosts = fleet.select(args.hosts)
+    wanted = set(args.status)
+    deadline = time.monotonic() + args.timeout
+    while True:
+        seen = {row["host"]: row["health"] for row in fleet.status()["hosts"] if row["host"] in {h.name for h in hosts}}
+        pending = {name: health for name, health in seen.items() if health not in wanted}
+        if not pending:
+            print(f"lab: {', '.join(sorted(seen))} {'/'.join(sorted(wanted))}")
+            return 0
+        if time.monotonic() >= deadline:
+            print(f"lab: not {'/'.join(sorted(wanted))} after {args.timeout:g}s: "
+                  + ", ".join(f"{name} {health}" for name, health in sorted(pending.items())), file=sys.stderr)
+            return 1
+        time.sleep(1)
+
+
 def cmd_restart(fleet, args):
     hosts = fleet.select(args.hosts)
     fleet.restart(hosts)
@@ -138,6 +157,11 @@ def parser():
     fault.add_argument("--delay", type=float, help="slow: seconds added to each answer")
     fault.add_argument("--retry-after", type=int, help="rate_limit: Retry-After seconds")
     sub.add_parser("clear", help="clear every fault; start hosts that are down")
+    wait = sub.add_parser("wait", help="wait until hosts' /health shows a status (after a fault, or a clear)")
+    wait.add_argument("--hosts", type=_csv, default=[], help="comma-separated host names (default: all)")
+    wait.add_argument("--status", type=_csv, default=["ok"], help="comma-separated statuses: ok, degraded, down, "
+                      "unreachable (default ok)")
+    wait.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
     restart = sub.add_parser("restart", help="restart hosts through their pid files")
     restart.add_argument("--hosts", type=_csv, default=[], help="comma-separated host names (default: all)")
     return top

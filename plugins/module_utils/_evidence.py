@@ -42,6 +42,7 @@ DEFAULT_ENV_FILE = '/etc/genesis/genesis.env'
 KEY_NAME = 'MISTRAL_API_KEY'
 # An hour of audit entries is a few KiB; the cap only guards against a runaway file.
 AUDIT_MAX_BYTES = 4 * 1024 * 1024
+START_SLACK_S = 2
 
 
 def derived_paths(app_root, config_path=None, log_glob=None, pid_file=None, audit_log=None):
@@ -204,17 +205,20 @@ def read_service(pid_file, now):
             proc = _proc_stat(service['pid'])
         # A zombie has exited; only its parent has not reaped it yet.
         service['running'] = proc is not None and proc[0] not in ('Z', 'X', 'x')
-        if service['running']:
+        if not service['running']:
+            if service['pid'] is None:
+                why = 'holds no pid (%r)' % text[:20]
+            elif proc:
+                why = 'names pid %d, which is a zombie' % service['pid']
+            else:
+                why = 'names pid %d, which is not running' % service['pid']
+            findings.append(finding('stale_pid_file', 'critical', '%s %s: the service is not running' % (pid_file, why),
+                                    pid_file=pid_file, pid=service['pid'], pid_file_mtime=service['pid_file_mtime']))
+        else:
             try:
                 started = _boot_time() + proc[1] / os.sysconf('SC_CLK_TCK')
             except (OSError, ValueError):
                 pass  # keep the pid file's date
-        else:
-            state = 'holds no pid (%r)' % text[:20] if service['pid'] is None else (
-                'names pid %d, which is a zombie' % service['pid'] if proc else
-                'names pid %d, which is not running' % service['pid'])
-            findings.append(finding('stale_pid_file', 'critical', '%s %s: the service is not running' % (pid_file, state),
-                                    pid_file=pid_file, pid=service['pid'], pid_file_mtime=service['pid_file_mtime']))
     service.update(started_at=iso(started), age_s=_age(started, now))
     return service, findings
 
@@ -243,12 +247,14 @@ def read_key(env_file):
     findings = []
     try:
         st = os.stat(env_file)
-    except OSError as exc:
-        missing = isinstance(exc, FileNotFoundError)
-        info['error'] = 'does not exist' if missing else 'cannot stat: %s' % _reason(exc)
+    except FileNotFoundError:
+        info['error'] = 'does not exist'
         findings.append(finding('env_file_missing', 'critical', '%s does not exist: the service has no API key' % env_file,
-                                env_file=env_file) if missing else
-                        finding('env_file_unreadable', 'warning', 'cannot read %s: %s' % (env_file, _reason(exc)),
+                                env_file=env_file))
+        return info, findings, None
+    except OSError as exc:
+        info['error'] = 'cannot stat: %s' % _reason(exc)
+        findings.append(finding('env_file_unreadable', 'warning', 'cannot read %s: %s' % (env_file, _reason(exc)),
                                 env_file=env_file))
         return info, findings, None
     mode = stat.S_IMODE(st.st_mode)
@@ -345,7 +351,8 @@ def recent_changes(config, service, audit_log, recent_s, now):
             change['code'].replace('_', ' '), change['at'], json.dumps(change['detail'], sort_keys=True)[:200]),
             at=change['at'], detail=change['detail']))
     # The service reads production.yaml when it starts (contract, section 2): a newer file is not in effect.
-    if service['running'] and config['age_s'] is not None and config['age_s'] < service['age_s']:
+    # A start time from /proc may be up to a second early (the boot time is whole seconds): allow for it.
+    if service['running'] and config['age_s'] is not None and config['age_s'] < service['age_s'] - START_SLACK_S:
         findings.append(finding('config_not_applied', 'warning', '%s changed at %s, after the service started at %s: '
                                 'it takes effect on restart' % (config['path'], config['mtime'], service['started_at']),
                                 path=config['path'], mtime=config['mtime'], started_at=service['started_at']))

@@ -44,7 +44,8 @@ _PATTERNS = {
     'errors': re.compile(r'error|exception|failed', re.I),
     'rate_limit': re.compile(r'rate[ _-]?limit|quota|' + _code('429'), re.I),
     'auth': re.compile(r'unauthorized|' + _code('401|403'), re.I),
-    'model_not_found': re.compile(r'not found|invalid_model|' + _code('404'), re.I),
+    # The API's 400 says "Invalid model: <id>" in its message, "invalid_model" only in its type.
+    'model_not_found': re.compile(r'not found|invalid[ _-]?model|' + _code('404'), re.I),
     'server_error': re.compile(_code(r'5\d\d')),
 }
 

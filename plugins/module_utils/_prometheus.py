@@ -78,7 +78,7 @@ def by_instance_agent(samples):
 def query(url, promql=DEFAULT_QUERY, timeout=10, validate_certs=True):
     """Run promql at url (the Prometheus base URL); return the module's result."""
     result = {'changed': False, 'url': url, 'query': promql, 'skipped': False, 'available': False, 'http_status': None,
-              'status': None, 'result_type': None, 'samples': [], 'by_label': {}, 'warnings': [], 'findings': []}
+              'status': None, 'result_type': None, 'samples': [], 'by_label': {}, 'prometheus_warnings': [], 'findings': []}
     if not url:
         result['skipped'] = True
         return result
@@ -114,7 +114,7 @@ def query(url, promql=DEFAULT_QUERY, timeout=10, validate_certs=True):
                                 error_type='bad_response', error=None, body=_excerpt(body)))
         return result
     result['status'] = answer['status']
-    result['warnings'] = [str(item) for item in answer.get('warnings') or ()]
+    result['prometheus_warnings'] = [str(item) for item in answer.get('warnings') or ()]
     if answer['status'] == 'error':
         findings.append(finding('prometheus_error', 'warning', '%s: %s: %s' % (url, answer.get('errorType'), answer.get('error')),
                                 url=url, http_status=result['http_status'], error_type=answer.get('errorType'),

@@ -16,7 +16,8 @@ description:
     (V(errors) C(error|exception|failed); V(rate_limit) C(rate limit|429|quota); V(auth) C(401|403|unauthorized);
     V(model_not_found) C(404|not found|invalid_model); V(server_error) a C(5xx) status).
   - Status codes match as whole numbers, not inside a timestamp's milliseconds, a decimal or an id, where
-    a plain C(grep 401) would find them. V(rate limit) also matches C(rate_limit) and C(rate-limit).
+    a plain C(grep 401) would find them. V(rate limit) also matches C(rate_limit) and C(rate-limit);
+    C(invalid_model) also matches C(invalid model), which is how the API's 400 message puts it.
   - Every line is matched on its text, whether or not it is in the host contract's format, as grep would, so
     another program's errors in the same file count. Lines not in the contract's format
     (C(<ISO timestamp> <LEVEL> key=value ...)) are counted in RV(unparsed_lines), and only contract lines

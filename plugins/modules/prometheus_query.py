@@ -89,7 +89,9 @@ query:
   type: str
   sample: sum by (instance, agent) (rate(model_errors_total[5m]))
 skipped:
-  description: True when O(url) is empty and nothing was called.
+  description:
+    - True when O(url) is empty and nothing was called; Ansible then shows the task as skipped, and every other key
+      is still in the registered result (RV(available) false, no samples).
   returned: always
   type: bool
   sample: false
@@ -125,11 +127,13 @@ by_label:
   description:
     - The values of the samples that have both an C(instance) and an C(agent) label, by instance, then by agent.
       Samples of the same pair (a query that keeps other labels) are added up.
+    - A counter that never moved has no series, so with the default query a host or agent without errors since the
+      service started is absent rather than 0.
   returned: always
   type: dict
   sample: {"genesis-001": {"qa_agent": 0.35, "support_agent": 0.0}}
-warnings:
-  description: The warnings Prometheus returned with its answer.
+prometheus_warnings:
+  description: The warnings Prometheus returned with its answer (its C(warnings)), as they are.
   returned: always
   type: list
   elements: str

@@ -50,7 +50,9 @@ def run_playbook(playbook, extravars=None, check=False, diff=False, limit=None, 
         cmdline.append("--diff")
     try:
         env = {"ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg"), "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, ".collections"),
-               "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
+               "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0",
+               # ansible-runner starts ansible-playbook from PATH: the clone's venv, however pytest was started
+               "PATH": os.path.join(ROOT, ".venv", "bin") + os.pathsep + os.environ.get("PATH", "")}
         env.update(envvars or {})
         runner = ansible_runner.run(
             private_data_dir=private, playbook=path, project_dir=os.path.dirname(path),

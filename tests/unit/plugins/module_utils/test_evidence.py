@@ -35,6 +35,10 @@ def codes(findings):
     return sorted(item['code'] for item in findings)
 
 
+# Root reads a mode 0600 file of anyone; as_unprivileged() then runs the reader as nobody. Others own the file.
+UNREADABLE = 0o600 if os.geteuid() == 0 else 0o000
+
+
 def as_unprivileged(func, *args):
     """func(*args) in a process that cannot read a mode 0600 file of another user: as nobody when root."""
     if os.geteuid() != 0:
@@ -148,7 +152,7 @@ def test_config_bad_values(tmp_path):
 def test_config_unreadable(open_dir):
     path = os.path.join(open_dir, 'production.yaml')
     shutil.copy(FIXTURE, path)
-    os.chmod(path, 0o600)
+    os.chmod(path, UNREADABLE)
     config, findings = as_unprivileged(read_config, path, time.time())
     assert codes(findings) == ['config_unreadable'] and config['exists'] is True
     assert config['error'].startswith('cannot read') and config['agents'] == {}
@@ -255,10 +259,25 @@ def test_key_file_unreadable(open_dir):
     env = os.path.join(open_dir, 'genesis.env')
     with open(env, 'w') as handle:
         handle.write('MISTRAL_API_KEY=%s\n' % KEY)
-    os.chmod(env, 0o600)
+    os.chmod(env, UNREADABLE)
     info, findings, key = as_unprivileged(read_key, env)
-    assert key is None and info['present'] is None and info['mode'] == '0600'
-    assert info['error'].startswith('cannot read') and codes(findings) == ['env_file_unreadable']
+    assert key is None and info['present'] is None and info['mode'] == '%04o' % UNREADABLE
+    assert info['error'].startswith('cannot read') and 'env_file_unreadable' in codes(findings)
+
+
+def test_key_file_in_a_closed_dir(open_dir):
+    closed = os.path.join(open_dir, 'closed')
+    os.mkdir(closed)
+    env = os.path.join(closed, 'genesis.env')
+    with open(env, 'w') as handle:
+        handle.write('MISTRAL_API_KEY=%s\n' % KEY)
+    os.chmod(closed, 0o700 if os.geteuid() == 0 else 0o000)  # root passes any mode: nobody does not
+    try:
+        info, findings, key = as_unprivileged(read_key, env)
+    finally:
+        os.chmod(closed, 0o700)
+    assert key is None and info['mode'] is None and info['error'].startswith('cannot stat')
+    assert codes(findings) == ['env_file_unreadable']
 
 
 # --- recent changes ---------------------------------------------------------------------------------
@@ -267,8 +286,8 @@ def test_audit_log_window_and_bad_lines(tmp_path):
     now = time.time()
     log = tmp_path / 'model_ops_audit.jsonl'
     log.write_text('\n'.join([
-        json.dumps({'at': stamp(7200), 'module': 'rollout_set', 'after': 10}),     # before the window
-        'not json at all',                                                            # never read: older than the window
+        'not json at all',                                                            # never read: before the window
+        json.dumps({'at': stamp(7200), 'module': 'rollout_set', 'after': 10}),     # before the window: reading stops
         json.dumps({'at': stamp(1800), 'module': 'rollout_set', 'key': 'models.rollout_percentage', 'before': 100,
                     'after': 10}),
         '{"at": "2025-10-31T12:0',                                                    # cut short
@@ -300,6 +319,9 @@ def test_recent_changes(tmp_path):
     assert codes(findings) == ['config_modified', 'config_not_applied', 'service_restarted']
     changes, findings = recent_changes(config, service, str(tmp_path / 'none.jsonl'), 60, now)
     assert changes == [] and codes(findings) == ['config_not_applied']
+    # written a second before /proc's (whole-second) start time: read at that start, most likely
+    changes, findings = recent_changes(dict(config, age_s=419.0), service, str(tmp_path / 'none.jsonl'), 60, now)
+    assert findings == []
     changes, findings = recent_changes(dict(config, age_s=7200.0), dict(service, running=None, age_s=None),
                                        str(tmp_path / 'none.jsonl'), 3600, now)
     assert changes == [] and findings == []
@@ -348,13 +370,13 @@ def test_collect_everything(app_root, tmp_path, health_server, monkeypatch):
     assert result['config']['rollout_percentage'] == 100 and result['config']['error'] is None
     assert result['service']['running'] is True
     assert result['key']['fingerprint'] == FINGERPRINT and result['key']['mode'] == '0600'
-    assert [change['code'] for change in result['recent_changes']] == ['service_restarted', 'audited_change']
+    assert [change['code'] for change in result['recent_changes']] == ['audited_change', 'service_restarted']
     by_source = {}
     for item in result['findings']:
         by_source.setdefault(item['source'], []).append(item['code'])
     assert by_source == {
         'health': ['agent_degraded', 'error_rate_high'],
-        'changes': ['audit_log_bad_lines', 'service_restarted', 'audited_change'],
+        'changes': ['audit_log_bad_lines', 'audited_change', 'service_restarted'],
     }
 
 

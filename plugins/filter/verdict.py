@@ -1,0 +1,36 @@
+# -*- coding: utf-8 -*-
+# Copyright: Genesis platform team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Filters genesis.model_ops.verdict and genesis.model_ops.report_markdown.
+
+Their docs are in verdict.yml and report_markdown.yml beside this file: ansible-doc reads
+a Python file's DOCUMENTATION for every filter the file holds, so two filters in one file
+need a YAML file each.
+"""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.genesis.model_ops.plugins.module_utils._verdict import diagnose, report_markdown
+
+
+def verdict(evidence):
+    try:
+        return diagnose(evidence)
+    except ValueError as exc:
+        raise AnsibleFilterError('genesis.model_ops.verdict: %s' % exc) from exc
+
+
+def markdown(report):
+    try:
+        return report_markdown(report)
+    except ValueError as exc:
+        raise AnsibleFilterError('genesis.model_ops.report_markdown: %s' % exc) from exc
+
+
+class FilterModule:
+
+    def filters(self):
+        return {'verdict': verdict, 'report_markdown': markdown}

@@ -1,0 +1,264 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""diagnose.yml for real: `ansible-playbook diagnose.yml` (through ansible-runner, the engine AWX uses)
+against the 8-host lab over SSH, the real Mistral simulator, the real Prometheus.
+
+Each lab fault is injected alone, shown on the hosts' own /health first, then diagnosed twice:
+per host (the default, one module run on each host over SSH) and from the controller under
+--check (no task on the hosts). Both must give the same verdict, hosts and agents; every JSON
+report must validate against docs/diagnosis-report.schema.json; the lab's API key must show in
+no output and no report file.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+
+import jsonschema
+import pytest
+
+from tests.conftest import ROOT, wait_until
+
+AGENTS = ["qa_agent", "support_agent", "legal_agent", "analyst_agent", "content_agent"]
+PLAYBOOK = os.path.join(ROOT, "diagnose.yml")
+SHOW_S = 40  # a fault shows on /health within 30 s (tests/lab/test_fleet.py), with some slack
+with open(os.path.join(ROOT, "docs", "diagnosis-report.schema.json"), encoding="utf-8") as handle:
+    SCHEMA = json.load(handle)
+
+
+def fleet_key(lab):
+    key = lab.hosts[0].env_file.read_text(encoding="utf-8").split("=", 1)[1].strip()
+    assert len(key) == 32
+    return key
+
+
+def shows(lab, expected):
+    """wait_until predicate: {host name: service status, or a tuple of them} on the hosts' own /health."""
+    by_name = {h.name: h for h in lab.hosts}
+
+    def check():
+        pending = {}
+        for name, status in expected.items():
+            seen = lab.health(by_name[name])[1].get("status")
+            if seen not in (status if isinstance(status, tuple) else (status,)):
+                pending[name] = seen
+        return not pending or pending
+    return check
+
+
+@pytest.fixture
+def diagnose(lab, play, tmp_path):
+    """Run diagnose.yml; return (run, report). Checks what every run must be, whatever the fault."""
+    key = fleet_key(lab)
+    runs = []
+
+    def go(probe="host", check=False, extravars=None, expect_rc=0):
+        report_dir = tmp_path / ("reports-%d" % len(runs))
+        extra = dict({"model_ops_probe": probe, "model_ops_report_dir": str(report_dir)}, **(extravars or {}))
+        result = play(PLAYBOOK, extravars=extra, check=check)
+        runs.append(result)
+        assert result.rc == expect_rc, result.stdout
+        files = sorted(os.path.basename(p) for p in glob.glob(str(report_dir / "*")))
+        assert len(files) == 4 and {"diagnosis-latest.json", "diagnosis-latest.md"} <= set(files), files
+        stamped = [f for f in files if f.startswith("diagnosis-2") and f.endswith(".json")]
+        assert len(stamped) == 1 and stamped[0][:-5] + ".md" in files, files
+        with open(report_dir / "diagnosis-latest.md", encoding="utf-8") as handle:
+            markdown = handle.read()
+        with open(report_dir / (stamped[0][:-5] + ".md"), encoding="utf-8") as handle:
+            assert handle.read() == markdown
+        with open(report_dir / "diagnosis-latest.json", encoding="utf-8") as handle:
+            report = json.load(handle)
+        with open(report_dir / stamped[0], encoding="utf-8") as handle:
+            assert json.load(handle) == report
+        jsonschema.Draft202012Validator(SCHEMA).validate(report)
+        # The key: in no line printed, no event, no report file (its first 10 characters neither).
+        texts = [result.stdout, json.dumps(result.events, default=str)]
+        texts += [open(path, encoding="utf-8").read() for path in glob.glob(str(report_dir / "*"))]
+        for text in texts:
+            assert key not in text and key[:10] not in text
+        assert report["tokens_spent"] == 0
+        assert sorted(report["hosts"]) == [h.name for h in lab.hosts]
+        # The summary a person reads at the end of the run says the same as the report.
+        assert "verdict: %s" % report["verdict"] in result.stdout
+        for item in report["scenarios"]:
+            assert item["command"] in result.stdout and item["command"] in markdown
+        for name in report["hosts"]:
+            assert name in markdown
+        # The verdict handed to AWX workflows (set_stats).
+        stats = [e for e in result.events if e.get("event") == "playbook_on_stats"]
+        assert stats and stats[-1]["event_data"]["artifact_data"]["model_ops_verdict"] == report["verdict"]
+        # Read-only: no task changed anything on a host.
+        assert [h for h in result.changed_hosts() if h != "localhost"] == []
+        return result, report
+    return go
+
+
+def outline(report, agents=True):
+    """What must not depend on the mode the diagnosis ran in: verdict, and per scenario its hosts and agents."""
+    return report["verdict"], [(s["scenario"], s["hosts"], s["agents"] if agents else None) for s in report["scenarios"]]
+
+
+def diagnose_both(diagnose, agents=True, **kwargs):
+    """Per host for real, then from the controller under --check: the same outline.
+
+    agents=False: a host whose service does not answer names its agents only in its config, which
+    the controller mode does not read."""
+    _, report = diagnose("host", **kwargs)
+    _, checked = diagnose("controller", check=True, **kwargs)
+    assert outline(checked, agents) == outline(report, agents), (outline(checked), outline(report))
+    return report
+
+
+def names(lab, *indexes):
+    return [lab.hosts[i].name for i in indexes]
+
+
+def supporting(report):
+    """{code: [supporting finding, ...]}"""
+    out = {}
+    for item in report["supporting"]:
+        out.setdefault(item["code"], []).append(item)
+    return out
+
+
+# -- healthy ----------------------------------------------------------------------------------------------
+
+
+def test_a_healthy_lab_is_healthy_with_no_scenario(clean_lab, diagnose):
+    lab = clean_lab
+    run, report = diagnose("host", extravars={"fail_on": "unhealthy"})  # nothing to fail on
+    assert (report["verdict"], report["scenarios"]) == ("healthy", [])
+    assert report["summary"]["healthy"] == len(lab.hosts)
+    for name, host in report["hosts"].items():
+        assert host["status"] == "ok" and host["scenarios"] == [], name
+        assert sorted(host["agents"]) == sorted(AGENTS)  # to_nice_json sorts keys
+    assert list(report["mistral"]["keys"]) and all(k["authenticated"] for k in report["mistral"]["keys"].values())
+    assert all(m["exists"] for m in report["mistral"]["models"].values())
+    # The Mistral API: once per distinct key and model (one key, 5 fine-tuned ids, 3 baselines) for 8 hosts.
+    assert report["api_calls"] == 1 + 5 + 3
+    assert run.task("Check each distinct key, and every model id its hosts use, with the Mistral API")
+    _, checked = diagnose("controller", check=True)
+    assert (checked["verdict"], checked["scenarios"], checked["api_calls"]) == ("healthy", [], 9), checked["scenarios"]
+
+
+# -- each fault alone ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ["401", "403"])
+def test_credentials_on_one_host(clean_lab, diagnose, status):
+    lab = clean_lab
+    bad = names(lab, 1)
+    lab.cli("fault", "credentials", "--status", status, "--hosts", bad[0])
+    wait_until(shows(lab, {bad[0]: "down", names(lab, 0)[0]: "ok"}), SHOW_S, what="credentials on its host")
+    report = diagnose_both(diagnose)
+    assert report["verdict"] == "credentials"
+    item = report["scenarios"][0]
+    assert item["hosts"] == bad and item["agents"] == {bad[0]: AGENTS}
+    assert item["command"] == "ansible-playbook remediate_credentials.yml --limit %s" % bad[0]
+    assert any(("last_error %s" % status) in line["detail"] for line in item["evidence"])
+    assert [s["scenario"] for s in report["scenarios"]] == ["credentials"]  # not also a complete failure
+
+
+def test_rate_limit_on_some_hosts_only(clean_lab, diagnose):
+    lab = clean_lab
+    limited = names(lab, 0, 2)
+    lab.cli("fault", "rate_limit", "--hosts", ",".join(limited), "--retry-after", "7")
+    wait_until(shows(lab, dict.fromkeys(limited, "degraded")), SHOW_S, what="rate limiting on its hosts")
+    report = diagnose_both(diagnose)
+    assert [s["scenario"] for s in report["scenarios"]] == ["rate_limit"]
+    item = report["scenarios"][0]
+    assert item["hosts"] == limited and item["agents"] == dict.fromkeys(limited, AGENTS)
+    assert item["command"] == "ansible-playbook remediate_rate_limit.yml --limit %s" % ",".join(limited)
+    assert any("last_error 429" in line["detail"] for line in item["evidence"])
+    for name in set(report["hosts"]) - set(limited):
+        assert report["hosts"][name]["status"] == "ok" and report["hosts"][name]["scenarios"] == []
+
+
+def test_model_unavailable_on_one_agent(clean_lab, diagnose):
+    lab = clean_lab
+    lab.cli("fault", "model_unavailable", "--agents", "legal_agent")
+    every = [h.name for h in lab.hosts]
+    wait_until(shows(lab, dict.fromkeys(every, "degraded")), SHOW_S, what="legal_agent falling back everywhere")
+    report = diagnose_both(diagnose)
+    assert [s["scenario"] for s in report["scenarios"]] == ["model_unavailable"]
+    item = report["scenarios"][0]
+    assert item["hosts"] == every and item["agents"] == dict.fromkeys(every, ["legal_agent"])
+    assert item["command"] == "ansible-playbook remediate_model_unavailable.yml"
+    ft = [m for m, entry in report["mistral"]["models"].items() if entry["exists"] is False]
+    assert len(ft) == 1 and ft[0].startswith("ft:mistral-small-2506:")
+    assert any(line["source"] == "mistral" and "not found (404)" in line["detail"] for line in item["evidence"])
+    assert "fallback_not_viable" not in supporting(report)  # its baseline is alive
+
+
+def test_model_unavailable_with_a_retired_baseline(clean_lab, diagnose):
+    lab = clean_lab
+    lab.cli("fault", "model_unavailable", "--agents", "legal_agent")
+    lab.cli("fault", "retired_baseline", "--agents", "legal_agent")
+    every = [h.name for h in lab.hosts]
+    # legal_agent fails over to a dead baseline: down, and the service with it (contract section 4)
+    wait_until(shows(lab, dict.fromkeys(every, "down")), SHOW_S, what="legal_agent without a model")
+    report = diagnose_both(diagnose)
+    assert report["verdict"] == "model_unavailable"
+    item = report["scenarios"][0]
+    assert item["agents"] == dict.fromkeys(every, ["legal_agent"])
+    # the simulator retires it the way Mistral does: the id answers 404 like a deleted one
+    retired = report["mistral"]["models"]["mistral-small-2506"]
+    assert (retired["exists"], retired["http_status"], retired["error_kind"]) == (False, 404, "not_found")
+    # the fallback of the agent's requests is gone too: said next to the verdict
+    dead = [item for item in supporting(report)["fallback_not_viable"] if "mistral-small-2506" in item["detail"]]
+    assert dead and dead[0]["hosts"] == every
+    assert all("legal_agent" in agents for agents in dead[0]["agents"].values())
+
+
+@pytest.mark.parametrize("fault", [["server_error", "--status", "503"], ["slow", "--delay", "5"], ["hang"]],
+                         ids=["server_error", "slow", "hang"])
+def test_every_model_failing_on_one_host_is_a_complete_failure_there(clean_lab, diagnose, fault):
+    lab = clean_lab
+    bad = names(lab, 3)
+    lab.cli("fault", *fault, "--hosts", bad[0])
+    wait_until(shows(lab, {bad[0]: "down"}), SHOW_S, what="%s on its host" % fault[0])
+    report = diagnose_both(diagnose)
+    assert [s["scenario"] for s in report["scenarios"]] == ["complete_failure"]
+    item = report["scenarios"][0]
+    assert item["hosts"] == bad and item["agents"] == {bad[0]: AGENTS}
+    assert item["command"] == "ansible-playbook remediate_complete_failure.yml --limit %s" % bad[0]
+
+
+def test_complete_failure_everywhere(clean_lab, diagnose):
+    lab = clean_lab
+    lab.cli("fault", "complete_failure")
+    every = [h.name for h in lab.hosts]
+    wait_until(shows(lab, dict.fromkeys(every, "down")), SHOW_S, what="every host down")
+    report = diagnose_both(diagnose, agents=False, extravars={"fail_on": "unhealthy"}, expect_rc=2)
+    assert [s["scenario"] for s in report["scenarios"]] == ["complete_failure"]
+    item = report["scenarios"][0]
+    assert item["hosts"] == every and item["command"] == "ansible-playbook remediate_complete_failure.yml"
+    assert any(line["source"] == "mistral" and "unreachable" in line["detail"] for line in item["evidence"])
+
+
+def test_a_host_down_among_healthy_ones_without_prometheus(clean_lab, diagnose):
+    lab = clean_lab
+    down = names(lab, 6)
+    lab.cli("fault", "service_down", "--hosts", down[0])
+    wait_until(lambda: lab.health(lab.hosts[6])[1].get("status") == "unreachable", SHOW_S, what="the service killed")
+    # Prometheus absent: the diagnosis goes on from /health, logs and Mistral, and says so.
+    report = diagnose_both(diagnose, agents=False, extravars={"model_ops_prometheus_url": ""})
+    assert [s["scenario"] for s in report["scenarios"]] == ["complete_failure"]
+    item = report["scenarios"][0]
+    assert item["hosts"] == down
+    assert item["command"] == "ansible-playbook remediate_complete_failure.yml --limit %s" % down[0]
+    assert report["hosts"][down[0]]["status"] == "unreachable"
+    assert sum(1 for h in report["hosts"].values() if h["status"] == "ok") == len(lab.hosts) - 1
+    assert "prometheus_unavailable" in supporting(report)
+
+
+def test_prometheus_rates_ride_along_when_prometheus_answers(clean_lab, diagnose):
+    lab = clean_lab
+    _, report = diagnose("controller")
+    assert "prometheus_unavailable" not in supporting(report)
+    # and a Prometheus that is set but does not answer is a supporting finding, not a failed run
+    _, report = diagnose("controller", extravars={"model_ops_prometheus_url": "http://127.0.0.1:9"})
+    assert report["verdict"] == "healthy" and "prometheus_unavailable" in supporting(report)
+    assert len(report["hosts"]) == len(lab.hosts)

@@ -1,0 +1,631 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The diagnosis: evidence built from realistic module results -> the runbook's scenarios, and the report."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+
+import jsonschema
+import pytest
+
+from ansible_collections.genesis.model_ops.plugins.module_utils._verdict import ORDER, diagnose, report_markdown
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
+with open(os.path.join(ROOT, 'docs', 'diagnosis-report.schema.json'), encoding='utf-8') as handle:
+    SCHEMA = json.load(handle)
+
+KEY = 'Zq3xK9mP2vL8nR4tW6yB1cD5fH7jA0sE'  # 32 alphanumerics, like a Mistral key; must never show
+SPARE = 'Hs8dJ2kL5mN7pQ9rT1vW3xY6zA4bC0eF'
+FP = hashlib.sha256(KEY.encode()).hexdigest()[:8]
+SPARE_FP = hashlib.sha256(SPARE.encode()).hexdigest()[:8]
+
+# the lab's agents (lab/catalog.py), in config order: not alphabetical, on purpose
+MODELS = {
+    'qa_agent': ('ft:ministral-8b-2512:587a6b29:20251014:7e773925', 'ministral-8b-2512'),
+    'support_agent': ('ft:ministral-8b-2512:587a6b29:20251014:1c2d3e4f', 'ministral-8b-2512'),
+    'legal_agent': ('ft:mistral-small-2506:587a6b29:20251015:9a8b7c6d', 'mistral-small-2506'),
+    'analyst_agent': ('ft:mistral-small-2506:587a6b29:20251015:5f4e3d2c', 'mistral-small-2506'),
+    'content_agent': ('ft:ministral-3b-2512:587a6b29:20251016:0b1a2c3d', 'ministral-3b-2512'),
+}
+AGENTS = list(MODELS)
+HOSTS = ['genesis-001', 'genesis-002', 'genesis-003']
+AT = '2025-10-31T12:03:00Z'
+
+
+# -- builders: the shapes model_health, log_scan, mistral_check and host_evidence return ------------------
+
+def agent(name, status=None, requests=120, errors=0, fallbacks=0, last_error=None, models=None):
+    finetuned, baseline = (models or MODELS)[name]
+    error_rate, fallback_rate = round(errors / requests, 4), round(fallbacks / requests, 4)
+    if status is None:
+        status = 'down' if errors == requests else 'degraded' if error_rate > 0.05 or fallback_rate > 0.10 else 'ok'
+    return {'status': status, 'http_status': None, 'model': finetuned, 'finetuned_model': finetuned, 'baseline_model': baseline,
+            'requests': requests, 'errors': errors, 'fallbacks': fallbacks, 'error_rate': error_rate,
+            'fallback_rate': fallback_rate, 'last_error': last_error}
+
+
+def error(status, message, at=AT):
+    return {'at': at, 'status': status, 'message': message}
+
+
+def health(url='http://localhost:8080', models=None, **agents):
+    """A model_health per-host result; agents not given are ok."""
+    models = models or MODELS
+    figures = dict((name, agents.get(name) or agent(name, models=models)) for name in models)
+    rank = {'ok': 0, 'degraded': 1, 'down': 2}
+    status = max((item['status'] for item in figures.values()), key=rank.get)
+    findings = []
+    for name, item in figures.items():
+        if item['status'] == 'down':
+            findings.append({'code': 'agent_down', 'severity': 'critical', 'agent': name, 'message': 'agent %s is down' % name,
+                             'evidence': {'model': item['model'], 'last_error': item['last_error']}})
+        elif item['error_rate'] > 0.05:
+            findings.append({'code': 'error_rate_high', 'severity': 'warning', 'agent': name,
+                             'message': 'agent %s: error_rate %s is above 0.05' % (name, item['error_rate']), 'evidence': {}})
+    if status == 'down':
+        findings.append({'code': 'service_down', 'severity': 'critical', 'agent': None, 'message': '%s: the service is down' % url,
+                         'evidence': {'url': url, 'http_status': 503}})
+    return {'url': url, 'status': status, 'healthy': status == 'ok', 'http_status': 503 if status == 'down' else 200,
+            'latency_ms': 4.2, 'version': '1.4.2', 'started_at': '2025-10-31T11:00:00Z',
+            'config': {'use_finetuned': True, 'rollout_percentage': 100}, 'agents': figures, 'findings': findings, 'attempts': 1}
+
+
+def unreachable(url='http://127.0.0.4:8080'):
+    return {'url': url, 'status': 'unreachable', 'healthy': False, 'http_status': None, 'latency_ms': 1.0, 'version': None,
+            'started_at': None, 'config': None, 'agents': {}, 'attempts': 1,
+            'findings': [{'code': 'unreachable', 'severity': 'critical', 'agent': None,
+                          'message': 'cannot connect to %s/health: [Errno 111] Connection refused' % url,
+                          'evidence': {'url': url + '/health'}}]}
+
+
+def logs(minutes=15, samples=None, **per_agent):
+    """A log_scan result; per_agent: {agent: {category: lines}}."""
+    categories = ('errors', 'rate_limit', 'auth', 'model_not_found', 'server_error')
+    by_agent, counts = {}, dict.fromkeys(categories, 0)
+    for name in AGENTS:
+        found = per_agent.get(name, {})
+        by_agent[name] = dict({'lines': 200}, **dict((category, found.get(category, 0)) for category in categories))
+        for category in categories:
+            counts[category] += by_agent[name][category]
+    return {'path_glob': '/opt/genesis/logs/finetuning/*.log', 'files': [], 'window': {'lines': None, 'minutes': minutes, 'since': AT},
+            'lines_scanned': 1000, 'unparsed_lines': 0, 'undecodable_bytes': 0, 'counts': counts, 'by_agent': by_agent,
+            'by_status': {'200': 1000 - counts['errors']}, 'samples': samples or {},
+            'first_seen': {}, 'last_seen': {}, 'findings': []}
+
+
+def config(models=None, use_finetuned=True, rollout=100, **agent_flags):
+    models = models or MODELS
+    return {'path': '/opt/genesis/infrastructure/config/production.yaml', 'exists': True, 'mtime': 1761900000.0, 'age_s': 86400,
+            'use_finetuned': use_finetuned, 'rollout_percentage': rollout,
+            'agents': dict((name, {'finetuned': ft, 'baseline': base, 'use_finetuned': agent_flags.get(name, True)})
+                           for name, (ft, base) in models.items())}
+
+
+def host(health_result=None, logs_result=None, config_result=None, fingerprint=FP, controller=FP, reachable=True,
+         recent_changes=(), prometheus=None):
+    return {'reachable': reachable, 'health': health() if health_result is None else health_result,
+            'logs': logs() if logs_result is None else logs_result,
+            'config': config() if config_result is None else config_result,
+            'service': {'pid': 4242, 'running': True, 'started_at': '2025-10-31T11:00:00Z', 'age_s': 3600},
+            'key': {'present': True, 'fingerprint': fingerprint}, 'recent_changes': list(recent_changes),
+            'prometheus': prometheus, 'api_key_fingerprint': controller}
+
+
+def model_entry(model_id, exists=True, status=200, kind=None, retired=False, retired_on=None, replacement=None,
+                deprecated=False, deprecation=None, archived=False):
+    return {'checked': True, 'exists': exists, 'type': 'fine-tuned' if model_id.startswith('ft:') else 'base',
+            'archived': archived, 'deprecated': deprecated, 'deprecation': deprecation, 'retired': retired,
+            'retired_on': retired_on, 'replacement': replacement, 'http_status': status, 'error_kind': kind,
+            'message': 'available' if exists else ('retired on %s; replacement %s' % (retired_on, replacement) if retired
+                                                   else 'HTTP %s: Invalid model: %s' % (status, model_id))}
+
+
+def gone(model_id, status=404, kind='not_found', **kwargs):
+    return model_entry(model_id, exists=False, status=status, kind=kind, **kwargs)
+
+
+def check(fingerprint=FP, authenticated=True, status=200, kind=None, models=None, limited=0, headers=None, retry_after=None,
+          api_calls=None, tokens=0, model_ids=None):
+    """A mistral_check result; models: {id: entry} overriding the default all-available ones."""
+    ids = model_ids or sorted(set(model for pair in MODELS.values() for model in pair))
+    entries = dict((model_id, model_entry(model_id)) for model_id in ids)
+    if authenticated is False:
+        for model_id in ids:
+            entries[model_id] = dict(entries[model_id], checked=False, exists=None, http_status=status, error_kind='auth',
+                                     message='not checked: the key check failed (auth)')
+    entries.update(models or {})
+    return {'key': {'authenticated': authenticated, 'status': status, 'error_kind': kind,
+                    'message': 'HTTP %s: Unauthorized' % status if authenticated is False else None, 'fingerprint': fingerprint},
+            'models': entries,
+            'rate_limit': {'headers': headers or {'x-ratelimit-remaining-req-minute': '58'}, 'retry_after': retry_after,
+                           'limited': limited, 'waited': 0.0},
+            'api_calls': len(ids) + 1 if api_calls is None else api_calls, 'tokens_spent': tokens,
+            'summary': {}, 'findings': []}
+
+
+def evidence(hosts=None, mistral=None, prometheus=True, **settings):
+    if hosts is None:
+        hosts = dict((name, host()) for name in HOSTS)
+    if prometheus is True:
+        prometheus = {'available': True, 'query': 'rate(model_errors_total[5m])', 'findings': []}
+    return {'hosts': hosts, 'mistral': {FP: check()} if mistral is None else mistral, 'prometheus': prometheus,
+            'settings': dict({'error_rate_threshold': 0.05, 'fallback_rate_threshold': 0.10, 'playbook_dir': None,
+                              'generated_at': '2025-10-31T12:05:00Z', 'duration_s': 12.5, 'target': 'genesis'}, **settings)}
+
+
+def run(ev):
+    """diagnose() plus what every report must be: valid, pure, free of key material."""
+    before = copy.deepcopy(ev)
+    report = diagnose(ev)
+    assert ev == before, 'diagnose changed its input'
+    jsonschema.Draft202012Validator(SCHEMA).validate(report)
+    text = json.dumps(report) + report_markdown(report)
+    assert KEY not in text and SPARE not in text
+    assert json.dumps(diagnose(ev), sort_keys=False) == json.dumps(report, sort_keys=False), 'not deterministic'
+    return report
+
+
+def scenario(report, name):
+    found = [item for item in report['scenarios'] if item['scenario'] == name]
+    assert found, '%s not in %s' % (name, [item['scenario'] for item in report['scenarios']])
+    return found[0]
+
+
+def details(item):
+    return [line['detail'] for line in item['evidence']]
+
+
+def codes(report):
+    return [item['code'] for item in report['supporting']]
+
+
+# -- healthy --------------------------------------------------------------------------------------------
+
+
+def test_healthy_fleet():
+    report = run(evidence())
+    assert report['verdict'] == 'healthy'
+    assert report['scenarios'] == []
+    assert report['supporting'] == []
+    assert report['summary'] == {'hosts': 3, 'healthy': 3, 'by_status': {'ok': 3, 'degraded': 0, 'down': 0, 'unreachable': 0, 'unknown': 0},
+                                 'by_scenario': {}}
+    assert list(report['hosts']) == HOSTS
+    assert all(item['status'] == 'ok' and item['scenarios'] == [] for item in report['hosts'].values())
+    assert list(report['hosts']['genesis-001']['agents']) == AGENTS
+    assert report['api_calls'] == 9 and report['tokens_spent'] == 0
+    assert report['mistral']['keys'] == {FP: {'authenticated': True, 'status': 200, 'error_kind': None, 'message': None,
+                                              'rate_limited': False, 'retry_after': None}}
+
+
+def test_old_errors_on_ok_agents_are_no_incident():
+    # after a fix: the window still holds a 429 and a 401, the log a few such lines, but every agent is ok
+    ok_with_history = agent('qa_agent', errors=2, last_error=error(429, 'Rate limit exceeded'))
+    hosts = {'genesis-001': host(health(qa_agent=ok_with_history, support_agent=agent('support_agent', errors=1, last_error=error(401, 'Unauthorized'))),
+                                 logs(qa_agent={'errors': 2, 'rate_limit': 2}, support_agent={'errors': 1, 'auth': 1}))}
+    report = run(evidence(hosts))
+    assert report['verdict'] == 'healthy'
+    assert report['hosts']['genesis-001']['agents']['qa_agent']['last_error']['status'] == 429
+
+
+# -- one scenario each --------------------------------------------------------------------------------------
+
+
+def test_credentials_on_one_host_with_a_mismatching_key():
+    refused = dict((name, agent(name, errors=120, last_error=error(401, 'Unauthorized'))) for name in AGENTS)
+    hosts = dict((name, host()) for name in HOSTS)
+    hosts['genesis-002'] = host(health(**refused), logs(**dict((name, {'errors': 24, 'auth': 24}) for name in AGENTS)),
+                                fingerprint=SPARE_FP)
+    report = run(evidence(hosts, mistral={FP: check(), SPARE_FP: check(SPARE_FP, authenticated=False, status=401, kind='auth')}))
+    assert report['verdict'] == 'credentials'
+    assert [item['scenario'] for item in report['scenarios']] == ['credentials']  # not complete_failure: 401 explains it
+    item = scenario(report, 'credentials')
+    assert item['hosts'] == ['genesis-002']
+    assert item['agents'] == {'genesis-002': AGENTS}
+    assert item['command'] == 'ansible-playbook remediate_credentials.yml --limit genesis-002'
+    assert item['runbook'] == 'Scenario 1: API Credentials Issue'
+    assert 'last_error 401 Unauthorized at %s' % AT in details(item)
+    assert 'log: 24 auth (401/403/unauthorized) lines in 15 min' in details(item)
+    assert 'mistral: key fingerprint %s rejected (401)' % SPARE_FP in details(item)
+    mismatch = [entry for entry in report['supporting'] if entry['code'] == 'key_mismatch']
+    assert mismatch == [{'code': 'key_mismatch', 'hosts': ['genesis-002'], 'agents': {},
+                         'detail': 'genesis-002: env file key %s, controller key %s' % (SPARE_FP, FP)}]
+    assert report['hosts']['genesis-002']['scenarios'] == ['credentials']
+    assert report['hosts']['genesis-001']['scenarios'] == []
+    assert report['mistral']['keys'][SPARE_FP]['authenticated'] is False
+
+
+def test_credentials_from_mistral_alone_on_every_host_has_no_limit():
+    report = run(evidence(mistral={FP: check(authenticated=False, status=403, kind='auth')}))
+    item = scenario(report, 'credentials')
+    assert item['hosts'] == HOSTS
+    assert item['command'] == 'ansible-playbook remediate_credentials.yml'
+    assert details(item)[0] == 'mistral: key fingerprint %s rejected (403)' % FP
+
+
+def test_a_host_down_among_healthy_ones():
+    hosts = dict((name, host()) for name in HOSTS)
+    hosts['genesis-003'] = host(unreachable(), logs())
+    report = run(evidence(hosts))
+    assert report['verdict'] == 'complete_failure'
+    item = scenario(report, 'complete_failure')
+    assert item['hosts'] == ['genesis-003']
+    assert item['agents'] == {'genesis-003': AGENTS}
+    assert item['command'] == 'ansible-playbook remediate_complete_failure.yml --limit genesis-003'
+    assert details(item) == ['health: cannot connect to http://127.0.0.4:8080/health: [Errno 111] Connection refused']
+    assert report['hosts']['genesis-003']['status'] == 'unreachable'
+    assert report['summary']['healthy'] == 2
+    assert report['summary']['by_status']['unreachable'] == 1
+
+
+def test_a_host_ansible_cannot_reach():
+    hosts = {'genesis-001': host(), 'genesis-002': {'reachable': False, 'health': None, 'logs': None, 'config': None, 'service': None,
+                                                    'key': None, 'recent_changes': [], 'prometheus': None, 'api_key_fingerprint': FP}}
+    report = run(evidence(hosts))
+    item = scenario(report, 'complete_failure')
+    assert item['hosts'] == ['genesis-002'] and item['agents'] == {'genesis-002': []}
+    assert details(item) == ['ansible: host unreachable']
+    assert report['hosts']['genesis-002'] == {'status': 'unreachable', 'reachable': False, 'scenarios': ['complete_failure'],
+                                              'agents': {}, 'findings': []}
+    assert len(report['scenarios']) == 1  # no unknown on top of it
+
+
+def test_every_agent_down_with_the_fallback_failing():
+    down = dict((name, agent(name, errors=120, last_error=error(503, 'HTTP 503: upstream unavailable (%s)' % MODELS[name][1])))
+                for name in AGENTS)
+    hosts = {'genesis-001': host(health(**down), logs(**dict((name, {'errors': 48, 'server_error': 48}) for name in AGENTS)))}
+    report = run(evidence(hosts))
+    item = scenario(report, 'complete_failure')
+    assert item['command'] == 'ansible-playbook remediate_complete_failure.yml'
+    assert details(item)[0] == ('qa_agent down: error_rate 1.0, fallback_rate 0.0; last_error 503 HTTP 503: upstream unavailable'
+                                ' (ministral-8b-2512) at %s (on the baseline ministral-8b-2512)' % AT)
+    assert [line['agent'] for line in item['evidence']] == AGENTS
+    assert [entry['scenario'] for entry in report['scenarios']] == ['complete_failure']
+
+
+def test_model_unavailable_only_the_agents_on_that_id():
+    ft = MODELS['legal_agent'][0]
+    falling_back = agent('legal_agent', fallbacks=120, last_error=error(400, 'Invalid model: %s' % ft))
+    hosts = dict((name, host(health(legal_agent=falling_back), logs(legal_agent={'errors': 40, 'model_not_found': 40}))) for name in HOSTS)
+    report = run(evidence(hosts, mistral={FP: check(models={ft: gone(ft)})}))
+    assert report['verdict'] == 'model_unavailable'
+    item = scenario(report, 'model_unavailable')
+    assert item['hosts'] == HOSTS
+    assert item['agents'] == dict((name, ['legal_agent']) for name in HOSTS)
+    assert item['command'] == 'ansible-playbook remediate_model_unavailable.yml'
+    assert item['runbook'] == 'Scenario 3: Model Unavailable'
+    assert item['runbook_link'] == 'docs/model-failure-runbook.md#scenario-3-model-unavailable'
+    assert 'mistral: %s not found (404)' % ft in details(item)
+    assert 'last_error 400 Invalid model: %s at %s' % (ft, AT) in details(item)
+    assert 'log: 40 model-not-found lines in 15 min' in details(item)
+    assert report['mistral']['models'][ft]['exists'] is False
+    assert 'fallback_not_viable' not in codes(report)
+
+
+def test_older_log_lines_of_another_kind_do_not_add_a_scenario():
+    # a 401 and 429 incident ten minutes ago, fixed; now a deleted model: only model_unavailable holds
+    ft = MODELS['qa_agent'][0]
+    falling_back = agent('qa_agent', fallbacks=120, last_error=error(400, 'Invalid model: %s' % ft))
+    history = logs(qa_agent={'errors': 90, 'auth': 40, 'rate_limit': 37, 'model_not_found': 13},
+                   support_agent={'errors': 40, 'auth': 40})
+    hosts = dict((name, host(health(qa_agent=falling_back), history)) for name in HOSTS)
+    report = run(evidence(hosts, mistral={FP: check(models={ft: gone(ft)})}))
+    assert [item['scenario'] for item in report['scenarios']] == ['model_unavailable']
+    assert 'log: 13 model-not-found lines in 15 min' in details(scenario(report, 'model_unavailable'))
+
+
+def test_log_lines_count_as_they_are_without_health_figures():
+    # the service does not answer: its log is all there is to go by
+    hosts = {'genesis-001': host(unreachable(), logs(qa_agent={'errors': 40, 'auth': 40}))}
+    report = run(evidence(hosts))
+    assert 'credentials' in [item['scenario'] for item in report['scenarios']]
+
+
+def test_model_unavailable_under_a_retired_baseline():
+    # the runbook's own models: open-mistral-7b, retired on 2025-03-30
+    models = dict(MODELS, qa_agent=('ft:open-mistral-7b:587a6b29:20240514:7e773925', 'open-mistral-7b'))
+    ft = models['qa_agent'][0]
+    dead = agent('qa_agent', errors=120, models=models, last_error=error(400, 'Invalid model: open-mistral-7b'))
+    hosts = dict((name, host(health(models=models, qa_agent=dead), config_result=config(models))) for name in HOSTS[:2])
+    mistral = {FP: check(model_ids=sorted(set(model for pair in models.values() for model in pair)), models={
+        ft: gone(ft, retired=True, retired_on='2025-03-30', replacement='ministral-8b-latest'),
+        'open-mistral-7b': gone('open-mistral-7b', retired=True, retired_on='2025-03-30', replacement='ministral-8b-latest')})}
+    report = run(evidence(hosts, mistral=mistral))
+    item = scenario(report, 'model_unavailable')
+    assert item['agents'] == {'genesis-001': ['qa_agent'], 'genesis-002': ['qa_agent']}
+    assert 'mistral: %s retired on 2025-03-30 (404); replacement ministral-8b-latest' % ft in details(item)
+    # the 400 names the baseline: it is the fallback failing, not evidence on the fine-tuned id
+    assert not any(detail.startswith('last_error') for detail in details(item))
+    support = [entry for entry in report['supporting'] if entry['code'] == 'fallback_not_viable']
+    assert len(support) == 1
+    assert support[0]['hosts'] == ['genesis-001', 'genesis-002']
+    assert support[0]['agents'] == {'genesis-001': ['qa_agent'], 'genesis-002': ['qa_agent']}
+    assert 'open-mistral-7b retired on 2025-03-30' in support[0]['detail'] and 'ministral-8b-latest' in support[0]['detail']
+    assert [entry['scenario'] for entry in report['scenarios']] == ['model_unavailable']
+
+
+def test_every_agent_on_a_deleted_model_and_a_retired_baseline_is_also_a_complete_failure():
+    models = dict((name, ('ft:open-mistral-7b:587a6b29:20240514:%08d' % index, 'open-mistral-7b')) for index, name in enumerate(AGENTS))
+    dead = dict((name, agent(name, errors=120, models=models, last_error=error(400, 'Invalid model: open-mistral-7b'))) for name in AGENTS)
+    retired = dict((model_id, gone(model_id, retired=True, retired_on='2025-03-30', replacement='ministral-8b-latest'))
+                   for pair in models.values() for model_id in pair)
+    report = run(evidence({'genesis-001': host(health(models=models, **dead), config_result=config(models))},
+                          mistral={FP: check(model_ids=sorted(retired), models=retired)}))
+    assert [item['scenario'] for item in report['scenarios']] == ['complete_failure', 'model_unavailable']
+    assert scenario(report, 'model_unavailable')['agents'] == {'genesis-001': AGENTS}
+    assert 'fallback_not_viable' in codes(report)
+
+
+def test_rate_limit_on_some_hosts_only():
+    limited = agent('qa_agent', errors=9, fallbacks=30, last_error=error(429, 'Rate limit exceeded'))
+    sample = {'rate_limit': [{'file': '/opt/genesis/logs/finetuning/qa_agent.log',
+                              'line': '2025-10-31T12:03:00.123Z ERROR agent=qa_agent model=%s status=429 error="Rate limit exceeded"'
+                                      % MODELS['qa_agent'][0]}]}
+    hosts = dict((name, host()) for name in HOSTS + ['genesis-004'])
+    for name in ('genesis-004', 'genesis-002'):
+        hosts[name] = host(health(qa_agent=limited), logs(samples=sample, qa_agent={'errors': 12, 'rate_limit': 12}))
+    report = run(evidence(hosts))
+    assert report['verdict'] == 'rate_limit'
+    item = scenario(report, 'rate_limit')
+    assert item['hosts'] == ['genesis-002', 'genesis-004']
+    assert item['agents'] == {'genesis-002': ['qa_agent'], 'genesis-004': ['qa_agent']}
+    assert item['command'] == 'ansible-playbook remediate_rate_limit.yml --limit genesis-002,genesis-004'
+    assert details(item)[:3] == ['last_error 429 Rate limit exceeded at %s' % AT, 'log: 12 rate-limit lines in 15 min',
+                                 'log sample: %s' % sample['rate_limit'][0]['line']]
+    assert [line['host'] for line in item['evidence']] == ['genesis-002'] * 3 + ['genesis-004'] * 3
+    assert report['summary']['healthy'] == 2
+
+
+def test_rate_limit_from_mistral_headers_and_a_log_window_in_lines():
+    headers = {'x-ratelimit-limit-req-minute': '60', 'x-ratelimit-remaining-req-minute': '0', 'x-ratelimit-remaining-tokens-minute': '0'}
+    scan = logs(minutes=None, qa_agent={'rate_limit': 5})
+    scan['window'] = {'lines': 1000, 'minutes': None, 'since': None}
+    hosts = {'genesis-001': host(health(qa_agent=agent('qa_agent', fallbacks=20)), scan), 'genesis-002': host()}
+    report = run(evidence(hosts, mistral={FP: check(limited=2, headers=headers, retry_after=5.0)}))
+    item = scenario(report, 'rate_limit')
+    assert item['hosts'] == ['genesis-001', 'genesis-002']  # the key's limit is every host's that uses it
+    assert item['agents'] == {'genesis-001': AGENTS, 'genesis-002': AGENTS}
+    assert 'log: 5 rate-limit lines in the last 1000 lines of each file' in details(item)
+    assert ('mistral: 2 answer(s) 429 for key fingerprint %s; Retry-After 5s; x-ratelimit-remaining-req-minute 0; '
+            'x-ratelimit-remaining-tokens-minute 0' % FP) in details(item)
+    assert report['mistral']['keys'][FP]['rate_limited'] is True
+
+
+def test_unknown_when_only_5xx_on_some_agents():
+    flaky = agent('support_agent', errors=15, last_error=error(503, 'Service unavailable'))
+    hosts = {'genesis-001': host(), 'genesis-002': host(health(support_agent=flaky), logs(support_agent={'errors': 15, 'server_error': 15}),
+                                                        prometheus={'support_agent': 0.05, 'qa_agent': 0.0})}
+    report = run(evidence(hosts))
+    assert report['verdict'] == 'unknown'
+    item = scenario(report, 'unknown')
+    assert item['hosts'] == ['genesis-002'] and item['agents'] == {'genesis-002': ['support_agent']}
+    assert item['command'] == 'ansible-playbook diagnose.yml --limit genesis-002 -v'
+    assert details(item) == ['health: support_agent degraded: error_rate 0.125, fallback_rate 0.0; last_error 503 Service unavailable at %s' % AT,
+                             'prometheus: 0.05 model errors/s over 5m', 'log: 15 5xx lines in 15 min', 'log: 15 error lines in 15 min']
+    assert report['hosts']['genesis-002']['status'] == 'degraded'
+
+
+def test_unknown_for_a_host_whose_health_answer_is_unusable():
+    broken = {'url': 'http://localhost:8080', 'status': 'unknown', 'healthy': False, 'http_status': 502, 'agents': {},
+              'findings': [{'code': 'http_error', 'severity': 'critical', 'agent': None,
+                            'message': 'http://localhost:8080 answered HTTP 502', 'evidence': {'http_status': 502}}]}
+    report = run(evidence({'genesis-001': host(broken)}))
+    item = scenario(report, 'unknown')
+    assert item['agents'] == {'genesis-001': []}
+    assert details(item) == ['health: http://localhost:8080 answered HTTP 502']
+    assert report['hosts']['genesis-001']['findings'][0]['source'] == 'health'
+
+
+# -- several at once, and ordering --------------------------------------------------------------------------
+
+
+def test_scenarios_in_the_order_to_handle_them():
+    ft = MODELS['content_agent'][0]
+    refused = dict((name, agent(name, errors=120, last_error=error(403, 'Forbidden'))) for name in AGENTS)
+    limited = agent('qa_agent', errors=10, last_error=error(429, 'Rate limit exceeded'))
+    flaky = agent('analyst_agent', errors=10, last_error=error('timeout', 'no answer within 3s'))
+    hosts = {'genesis-003': host(health(qa_agent=limited, analyst_agent=flaky)), 'genesis-001': host(health(**refused)),
+             'genesis-002': host()}
+    report = run(evidence(hosts, mistral={FP: check(models={ft: gone(ft, status=400, kind='invalid_model')})}))
+    assert [item['scenario'] for item in report['scenarios']] == ['credentials', 'model_unavailable', 'rate_limit', 'unknown']
+    assert report['verdict'] == 'credentials'
+    assert scenario(report, 'model_unavailable')['hosts'] == HOSTS
+    assert 'mistral: %s invalid_model (400)' % ft in details(scenario(report, 'model_unavailable'))
+    assert scenario(report, 'rate_limit')['agents'] == {'genesis-003': ['qa_agent']}
+    assert scenario(report, 'unknown')['agents'] == {'genesis-003': ['analyst_agent']}
+    assert report['hosts']['genesis-003']['scenarios'] == ['model_unavailable', 'rate_limit', 'unknown']
+    assert report['summary']['by_scenario'] == {'credentials': 1, 'model_unavailable': 3, 'rate_limit': 1, 'unknown': 1}
+    assert list(report['hosts']) == HOSTS
+
+
+def test_agents_in_config_order_and_hosts_sorted():
+    reordered = dict((name, MODELS[name]) for name in reversed(AGENTS))
+    slow = dict((name, agent(name, errors=10, last_error=error(429, 'Rate limit exceeded'), models=reordered)) for name in AGENTS)
+    hosts = {'genesis-010': host(health(models=reordered, **slow), config_result=config(reordered)),
+             'genesis-002': host(health(models=reordered, **slow), config_result=config(reordered))}
+    report = run(evidence(hosts))
+    item = scenario(report, 'rate_limit')
+    assert item['hosts'] == ['genesis-002', 'genesis-010']
+    assert item['agents']['genesis-010'] == list(reversed(AGENTS))
+    assert list(report['hosts']['genesis-010']['agents']) == list(reversed(AGENTS))
+
+
+def test_stricter_thresholds_from_the_settings():
+    borderline = agent('qa_agent', errors=4, fallbacks=10, last_error=error(429, 'Rate limit exceeded'))  # 0.033 / 0.083: ok at 0.05 / 0.10
+    hosts = {'genesis-001': host(health(qa_agent=borderline))}
+    assert run(evidence(hosts))['verdict'] == 'healthy'
+    report = run(evidence(hosts, error_rate_threshold=0.02, fallback_rate_threshold=0.05))
+    assert report['verdict'] == 'rate_limit'
+    assert report['hosts']['genesis-001']['status'] == 'degraded'
+    assert report['thresholds'] == {'error_rate': 0.02, 'fallback_rate': 0.05}
+
+
+# -- supporting findings -----------------------------------------------------------------------------------
+
+
+def test_prometheus_absent_or_unavailable_is_supporting_not_an_error():
+    report = run(evidence(prometheus=None))
+    assert report['verdict'] == 'healthy'
+    assert report['supporting'] == [{'code': 'prometheus_unavailable', 'hosts': [], 'agents': {},
+                                     'detail': 'Prometheus was not queried: error rates come from /health only'}]
+    down = {'available': False, 'query': 'rate(model_errors_total[5m])',
+            'findings': [{'code': 'unreachable', 'message': 'cannot connect to http://localhost:9090'}]}
+    report = run(evidence(prometheus=down))
+    assert report['supporting'][0]['detail'] == ('Prometheus not available (cannot connect to http://localhost:9090): '
+                                                 'error rates come from /health only')
+
+
+def test_recent_changes_ride_along():
+    # as host_evidence reports them
+    changes = [{'code': 'config_modified', 'at': '2025-10-31T11:58:00Z', 'detail': {'path': '/opt/genesis/infrastructure/config/production.yaml'}},
+               {'code': 'service_restarted', 'at': '2025-10-31T11:59:00Z', 'detail': {'pid': 4242, 'running': True}},
+               {'code': 'audited_change', 'at': '2025-10-31T11:59:30Z', 'detail': {'module': 'rollout_set', 'new': 5, 'old': 100}}]
+    limited = agent('qa_agent', errors=10, last_error=error(429, 'Rate limit exceeded'))
+    hosts = {'genesis-001': host(health(qa_agent=limited), recent_changes=changes), 'genesis-002': host(recent_changes=changes[1:2])}
+    report = run(evidence(hosts))
+    assert codes(report) == ['recent_config_change', 'service_restarted', 'audited_change']
+    assert report['supporting'][0]['hosts'] == ['genesis-001']
+    assert report['supporting'][0]['detail'] == 'genesis-001 at 2025-10-31T11:58:00Z: path=/opt/genesis/infrastructure/config/production.yaml'
+    assert report['supporting'][1]['hosts'] == ['genesis-001', 'genesis-002']
+    assert report['supporting'][2]['detail'] == 'genesis-001 at 2025-10-31T11:59:30Z: module=rollout_set, new=5, old=100'
+
+
+def test_settings_given_as_text_and_a_failed_mistral_check():
+    failed = {'failed': True, 'msg': 'Failed to import the required Python library (mistralai)', 'item': FP, 'changed': False}
+    report = run(evidence({'genesis-001': host()}, mistral={FP: failed}, duration_s='12.50', error_rate_threshold='0.05'))
+    assert report['verdict'] == 'healthy'
+    assert report['duration_s'] == 12.5
+    assert report['supporting'] == [{'code': 'mistral_check_failed', 'hosts': [], 'agents': {},
+                                     'detail': 'key %s: Failed to import the required Python library (mistralai)' % FP}]
+    assert report['mistral']['keys'][FP]['authenticated'] is None
+    assert report['api_calls'] == 0
+
+
+def test_a_missing_model_no_request_goes_to_is_mitigated():
+    ft = MODELS['qa_agent'][0]
+    hosts = {'genesis-001': host(config_result=config(qa_agent=False))}
+    report = run(evidence(hosts, mistral={FP: check(models={ft: gone(ft)})}))
+    assert report['verdict'] == 'healthy'
+    assert codes(report) == ['model_unavailable_mitigated']
+    assert report['supporting'][0]['agents'] == {'genesis-001': ['qa_agent']}
+
+
+def test_deprecated_and_archived_models():
+    ft, base = MODELS['legal_agent']
+    mistral = {FP: check(models={base: model_entry(base, deprecated=True, deprecation='2026-03-01', replacement='mistral-small-2509'),
+                                 ft: model_entry(ft, archived=True)})}
+    report = run(evidence({'genesis-001': host()}, mistral=mistral))
+    assert codes(report) == ['model_archived', 'model_deprecated']
+    assert report['supporting'][1]['detail'] == 'mistral: mistral-small-2506 deprecated, removal on 2026-03-01; replacement mistral-small-2509'
+    assert report['supporting'][1]['agents'] == {'genesis-001': ['legal_agent', 'analyst_agent']}
+
+
+def test_a_404_naming_the_baseline_is_no_fine_tuned_failure():
+    base = MODELS['qa_agent'][1]
+    dead = agent('qa_agent', errors=120, last_error=error(404, 'Model %s not found' % base))
+    report = run(evidence({'genesis-001': host(health(qa_agent=dead))}))
+    assert 'model_unavailable' not in [item['scenario'] for item in report['scenarios']]
+    assert scenario(report, 'unknown')['agents'] == {'genesis-001': ['qa_agent']}
+    assert codes(report) == ['fallback_not_viable']
+
+
+def test_models_from_the_controller_key_when_the_host_key_was_not_checked():
+    ft = MODELS['qa_agent'][0]
+    hosts = {'genesis-001': host(fingerprint=SPARE_FP)}
+    report = run(evidence(hosts, mistral={FP: check(models={ft: gone(ft)})}))
+    assert scenario(report, 'model_unavailable')['agents'] == {'genesis-001': ['qa_agent']}
+    assert 'credentials' not in [item['scenario'] for item in report['scenarios']]
+    assert codes(report) == ['key_mismatch']
+
+
+# -- commands, sums, bad input ------------------------------------------------------------------------------
+
+
+def test_command_names_the_playbook_dir_and_a_target_other_than_genesis():
+    hosts = dict((name, host()) for name in HOSTS)
+    hosts['genesis-001'] = host(unreachable())
+    report = run(evidence(hosts, playbook_dir='/srv/model_ops/playbooks', target='staging:&eu'))
+    assert scenario(report, 'complete_failure')['command'] == (
+        "ansible-playbook /srv/model_ops/playbooks/remediate_complete_failure.yml -e 'target=staging:&eu' --limit genesis-001")
+    assert report['target'] == 'staging:&eu'
+
+
+def test_api_calls_and_tokens_over_every_check():
+    hosts = {'genesis-001': host(), 'genesis-002': host(fingerprint=SPARE_FP, controller=SPARE_FP)}
+    report = run(evidence(hosts, mistral={FP: check(api_calls=9, tokens=14), SPARE_FP: check(SPARE_FP, api_calls=4, tokens=7)}))
+    assert (report['api_calls'], report['tokens_spent']) == (13, 21)
+    assert list(report['mistral']['keys']) == sorted([FP, SPARE_FP])
+
+
+def test_no_key_material_even_where_an_input_leaked_it():
+    leaky = agent('qa_agent', errors=120, last_error=error(401, 'Unauthorized: Bearer %s api_key=%s' % (KEY, KEY)))
+    sample = {'auth': [{'file': 'x.log', 'line': 'ERROR agent=qa_agent status=401 MISTRAL_API_KEY=%s' % KEY}]}
+    hosts = {'genesis-001': host(health(qa_agent=leaky), logs(samples=sample, qa_agent={'auth': 3}))}
+    report = run(evidence(hosts))  # run() asserts the key is nowhere
+    assert scenario(report, 'credentials')['hosts'] == ['genesis-001']
+
+
+@pytest.mark.parametrize('bad, message', [
+    (None, 'evidence must be a dict'),
+    ({'hosts': {}}, 'evidence.hosts must be a non-empty dict'),
+    ({'hosts': {'genesis-001': 'down'}}, r'evidence.hosts\[genesis-001\] must be a dict'),
+    ({'hosts': {'genesis-001': {}}, 'mistral': []}, 'evidence.mistral must be a dict or null'),
+    ({'hosts': {'genesis-001': {}}, 'settings': {'error_rate_threshold': 5}}, 'settings.error_rate_threshold must be a number from 0 to 1'),
+])
+def test_bad_evidence_is_named(bad, message):
+    with pytest.raises(ValueError, match=message):
+        diagnose(bad)
+
+
+def test_a_host_without_health_or_logs_is_unknown_not_a_crash():
+    report = run(evidence({'genesis-001': {'reachable': True}}, mistral={}))
+    item = scenario(report, 'unknown')
+    assert details(item) == ['health: no result (status unknown)']
+
+
+# -- Markdown --------------------------------------------------------------------------------------------------
+
+
+def test_markdown_has_every_host_scenario_and_command():
+    hosts = dict((name, host()) for name in HOSTS)
+    hosts['genesis-003'] = host(unreachable())
+    hosts['genesis-001'] = host(health(qa_agent=agent('qa_agent', errors=10, last_error=error(429, 'Rate limit exceeded'))))
+    report = run(evidence(hosts))
+    text = report_markdown(report)
+    assert text.startswith('# Model failure diagnosis: complete_failure\n')
+    for name in HOSTS:
+        assert '| %s |' % name in text
+    assert '| genesis-001 | degraded | rate_limit | qa_agent degraded (errors 8.3%, fallbacks 0%, last error 429) |' in text
+    for item in report['scenarios']:
+        assert '```bash\n%s\n```' % item['command'] in text
+    assert text.index('## 1. complete_failure') < text.index('## 2. rate_limit')
+    assert '- genesis-003: health: cannot connect to http://127.0.0.4:8080/health: [Errno 111] Connection refused\n' in text
+    assert '- genesis-001 qa_agent: last_error 429 Rate limit exceeded at %s\n' % AT in text
+    assert '| %s | True | 200 | - | False |' % FP in text
+    assert 'API calls: 9, tokens spent: 0.' in text
+
+
+def test_markdown_of_a_healthy_fleet():
+    text = report_markdown(run(evidence(prometheus=None)))
+    assert '# Model failure diagnosis: healthy' in text
+    assert 'No scenario holds: every host is ok.' in text
+    assert '**prometheus_unavailable**' in text
+
+
+def test_markdown_escapes_table_cells():
+    weird = agent('qa_agent', errors=10, last_error=error(None, 'a | b'))
+    report = run(evidence({'genesis-001': host(health(qa_agent=weird))}))
+    assert 'last error a \\| b' in report_markdown(report)
+
+
+def test_markdown_refuses_what_is_not_a_report():
+    with pytest.raises(ValueError, match='report_markdown takes the report'):
+        report_markdown({'verdict': 'fine'})
+
+
+def test_every_scenario_name_is_in_the_schema():
+    assert SCHEMA['$defs']['scenario_name']['enum'] == list(ORDER)
+    assert SCHEMA['properties']['verdict']['enum'] == list(ORDER) + ['healthy']

@@ -1,0 +1,116 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""host_evidence's main(): options in, JSON result out, over a temp app root and a real local HTTP server."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.genesis.model_ops.plugins.modules import host_evidence
+
+FIXTURE = os.path.join(os.path.dirname(__file__), '..', 'module_utils', 'fixtures', 'production.yaml')
+# Short enough that no redaction rule would catch it: only no_log_values can.
+KEY = 'sk-gen-7Hq2'
+AGENT = {'status': 'ok', 'model': 'open-mistral-7b', 'finetuned_model': None, 'baseline_model': 'open-mistral-7b',
+         'requests': 10, 'errors': 0, 'fallbacks': 0, 'error_rate': 0.0, 'fallback_rate': 0.0, 'last_error': None}
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (the stdlib's name)
+        # A service that leaks its key into its version string: the module must not pass it on.
+        body = json.dumps({'status': 'ok', 'version': '1.4.2 key=%s' % KEY, 'agents': {'qa_agent': AGENT}}).encode()
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope='module')
+def base():
+    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield 'http://127.0.0.1:%d' % httpd.server_address[1]
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def host(tmp_path):
+    """An app root with its config, an empty log dir, a live service and an env file of mode 0644."""
+    root = tmp_path / 'genesis'
+    (root / 'infrastructure' / 'config').mkdir(parents=True)
+    (root / 'logs' / 'finetuning').mkdir(parents=True)
+    (root / 'run').mkdir()
+    shutil.copy(FIXTURE, root / 'infrastructure' / 'config' / 'production.yaml')
+    proc = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])
+    (root / 'run' / 'genesis-orchestrator.pid').write_text('%d\n' % proc.pid)
+    env = tmp_path / 'genesis.env'
+    env.write_text('MISTRAL_API_KEY=%s\n' % KEY)
+    env.chmod(0o644)
+    yield {'app_root': str(root), 'env_file': str(env)}
+    proc.kill()
+    proc.wait()
+
+
+def run(args, capsys):
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as exit_info:
+            host_evidence.main()
+    out = capsys.readouterr().out
+    return exit_info.value.code, json.loads(out), out
+
+
+@pytest.mark.parametrize('check_mode', [False, True])
+def test_evidence(host, base, capsys, check_mode):
+    code, result, out = run(dict(host, health_url=base, _ansible_check_mode=check_mode), capsys)
+    assert code == 0 and result['changed'] is False
+    assert KEY not in out
+    assert result['health']['status'] == 'ok' and '********' in result['health']['version']
+    assert result['logs']['findings'][0]['code'] == 'no_log_files'
+    assert result['config']['agents']['legal_agent']['use_finetuned'] is False
+    assert result['service']['running'] is True
+    assert result['key']['present'] is True and result['key']['mode'] == '0644' and len(result['key']['fingerprint']) == 8
+    assert result['audit_log'] == os.path.join(host['app_root'], 'logs', 'model_ops_audit.jsonl')
+    assert [change['code'] for change in result['recent_changes']] == ['config_modified', 'service_restarted']
+    assert sorted((item['source'], item['code']) for item in result['findings'] if item['severity'] != 'info') == [
+        ('key', 'env_file_mode'), ('logs', 'no_log_files')]
+
+
+def test_fast_mode_skips_health_and_logs(host, capsys):
+    code, result, out = run(dict(host, health=False, logs=False, health_url='http://127.0.0.1:9'), capsys)
+    assert code == 0 and result['health'] is None and result['logs'] is None
+    assert KEY not in out
+    assert {item['source'] for item in result['findings']} == {'key', 'changes'}
+
+
+def test_paths_given(host, tmp_path, capsys):
+    code, result, _out = run(dict(host, health=False, config_path=str(tmp_path / 'elsewhere.yaml'),
+                                  pid_file=str(tmp_path / 'none.pid')), capsys)
+    assert code == 0 and result['config_path'] == str(tmp_path / 'elsewhere.yaml')
+    assert result['config']['exists'] is False and result['service']['running'] is None
+    codes = {item['code'] for item in result['findings']}
+    assert {'config_missing', 'pid_file_missing'} <= codes
+
+
+@pytest.mark.parametrize('args, message', [
+    ({'timeout': 0}, 'timeout must be above 0, got 0'),
+    ({'log_minutes': -5}, 'log_minutes must be above 0, got -5'),
+    ({'recent_s': -1}, 'recent_s must be 0 or more seconds, got -1'),
+    ({'error_rate_threshold': 2}, 'error_rate_threshold must be between 0 and 1, got 2'),
+    ({'fields': {'status': 'a[?'}}, 'fields.status'),
+])
+def test_bad_input(capsys, args, message):
+    code, result, _out = run(args, capsys)
+    assert code == 1 and message in result['msg']
