@@ -298,18 +298,41 @@ class HealthProbe:
             return self.agent_result(listed, name, answer['http_status'], findings)
         return self._empty_agent(answer['http_status'])
 
-    def wait_healthy(self, base_url, wait_timeout, wait_interval, clock=time.monotonic, sleep=time.sleep):
-        """Probe until healthy or wait_timeout seconds have passed; return the last result with `attempts`."""
+    def wait_healthy(self, base_url, wait_timeout, wait_interval, baseline=None, clock=time.monotonic, sleep=time.sleep):
+        """Probe until healthy (with a baseline: recovered, see recovered()) or wait_timeout seconds have
+        passed; return the last result with `attempts` (and `worse` with a baseline)."""
         deadline = clock() + wait_timeout
         attempts = 0
         while True:
             attempts += 1
             result = self.probe(base_url)
-            if result['healthy'] or clock() + wait_interval > deadline:
+            if baseline is not None:
+                result['worse'] = worse_than(result, baseline)
+                done = not result['worse']
+            else:
+                done = result['healthy']
+            if done or clock() + wait_interval > deadline:
                 break
             sleep(wait_interval)
         result['attempts'] = attempts
         return result
+
+
+def worse_than(result, baseline):
+    """What keeps a probe from counting as recovered against a baseline (an earlier probe), as sorted text:
+    the service not answering, an agent worse than it was (an agent the baseline lacks counts as ok before),
+    or an agent whose window holds no request yet (a service just started has nothing to judge by)."""
+    if result['status'] not in _RANK:
+        return ['service %s' % result['status']]
+    before = baseline.get('agents') or {}
+    out = []
+    for name, agent in sorted((result.get('agents') or {}).items()):
+        was = (before.get(name) or {}).get('status') or 'ok'
+        if _RANK.get(agent.get('status'), 3) > _RANK.get(was, 3):
+            out.append('%s %s (was %s)' % (name, agent.get('status'), was))
+        elif agent.get('requests') == 0:
+            out.append('%s has served no request yet' % name)
+    return out
 
 
 def probe_targets(check, targets, concurrency):

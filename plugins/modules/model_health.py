@@ -168,6 +168,15 @@ options:
       - With O(targets), each host is waited for on its own, in parallel.
     type: bool
     default: false
+  baseline:
+    description:
+      - An earlier result of this module for the same host (before a change), for O(wait) to compare with.
+        O(wait) then waits until the host is no worse than it was, rather than healthy, which a host that
+        was degraded before a change may not become at once. No worse means the service answers, no agent's
+        status is worse than in the baseline (V(ok) < V(degraded) < V(down)), and every agent has served at
+        least one request since the service started. RV(worse) lists what is still worse.
+      - Only with O(wait) and O(url), not with O(targets).
+    type: dict
   wait_timeout:
     description: Seconds O(wait) waits at most.
     type: int
@@ -345,6 +354,12 @@ attempts:
   returned: without O(targets)
   type: int
   sample: 1
+worse:
+  description: With O(baseline), what was still worse than in the baseline at the last probe; empty when recovered.
+  returned: with O(baseline)
+  type: list
+  elements: str
+  sample: [legal_agent down (was ok)]
 hosts:
   description: With O(targets), the per-host result (every key above) by target name.
   returned: with O(targets)
@@ -404,6 +419,7 @@ def main():
             wait=dict(type='bool', default=False),
             wait_timeout=dict(type='int', default=120),
             wait_interval=dict(type='float', default=2),
+            baseline=dict(type='dict'),
         ),
         supports_check_mode=True,
     )
@@ -418,6 +434,9 @@ def main():
             module.fail_json(msg='%s must be between 0 and 1, got %s' % (name, params[name]))
     if params['agents'] is not None and not all(name and name.strip() for name in params['agents']):
         module.fail_json(msg='agents must be agent names, got %s' % params['agents'])
+    if params['baseline'] is not None and (not params['wait'] or params['targets'] is not None):
+        module.fail_json(msg='baseline is for wait=true with url, not %s' % (
+            'targets' if params['targets'] is not None else 'wait=false'))
     names = [target['name'] for target in params['targets'] or ()]
     if len(set(names)) != len(names):
         module.fail_json(msg='targets: each name must be unique, got %s' % names)
@@ -432,7 +451,7 @@ def main():
 
     def check(url):
         if params['wait']:
-            return probe.wait_healthy(url, params['wait_timeout'], params['wait_interval'])
+            return probe.wait_healthy(url, params['wait_timeout'], params['wait_interval'], baseline=params['baseline'])
         return dict(probe.probe(url), attempts=1)
 
     if params['targets'] is None:
@@ -442,7 +461,11 @@ def main():
         hosts = probe_targets(check, params['targets'], params['concurrency'])
         result = dict(changed=False, hosts=hosts, summary=summarize(hosts))
 
-    if params['wait']:
+    if params['wait'] and params['baseline'] is not None:
+        worse = result['worse']
+        if worse:
+            module.fail_json(msg='worse than before after %ss: %s' % (params['wait_timeout'], '; '.join(worse)), **result)
+    elif params['wait']:
         waiting = sorted(name for name, host in hosts.items() if not host['healthy'])
         if waiting:
             module.fail_json(msg='not healthy after %ss: %s' % (params['wait_timeout'], ', '.join(waiting)), **result)

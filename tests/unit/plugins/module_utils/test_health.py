@@ -295,17 +295,48 @@ def test_wait_gives_up(base):
     assert time.monotonic() - start < 2
 
 
-def test_fifty_targets_cost_one_slow_probe(server, base):
-    server.dynamic = lambda path: (200, HEALTHY, 1)
+def test_wait_against_a_baseline_no_worse_than_before(server, base):
+    # before the change qa_agent was degraded; after the restart: no answer, then a fresh window with
+    # no request yet, then degraded again (no worse than before: done, though not healthy)
+    before = HealthProbe().probe(base + '/degraded')
+    fresh = payload('ok', qa_agent={'requests': 0, 'errors': 0, 'fallbacks': 0, 'error_rate': 0, 'fallback_rate': 0})
+    answers = [(503, b'starting', 0), (200, fresh, 0), (200, DEGRADED, 0)]
+    server.dynamic = lambda path: answers.pop(0) if len(answers) > 1 else answers[0]
     try:
-        probe = HealthProbe(timeout=5)
-        targets = [{'name': 'genesis-%03d' % i, 'url': '%s/fleet%d' % (base, i)} for i in range(50)]
-        start = time.monotonic()
-        hosts = probe_targets(probe.probe, targets, concurrency=50)
-        elapsed = time.monotonic() - start
+        result = HealthProbe().wait_healthy(base + '/restarting', wait_timeout=10, wait_interval=0.05, baseline=before)
     finally:
         del server.dynamic
-    assert elapsed < 2.5, elapsed  # one slow probe is 1 s; 50 in a row would be 50 s
+    assert result['attempts'] == 3 and result['worse'] == [] and not result['healthy']
+
+
+def test_wait_against_a_baseline_says_what_is_worse(base):
+    before = HealthProbe().probe(base + '/healthy')
+    result = HealthProbe().wait_healthy(base + '/degraded', wait_timeout=0.2, wait_interval=0.1, baseline=before)
+    assert result['worse'] == ['qa_agent degraded (was ok)']
+    gone = HealthProbe(timeout=0.5).wait_healthy('http://127.0.0.1:9', wait_timeout=0.1, wait_interval=0.1, baseline=before)
+    assert gone['worse'] == ['service unreachable']
+
+
+def test_fifty_targets_cost_one_slow_probe(server, base):
+    # not timed (a loaded machine would make that flaky): the server counts how many probes it holds at once
+    lock, state = threading.Lock(), {'now': 0, 'most': 0}
+
+    def slow(path):
+        with lock:
+            state['now'] += 1
+            state['most'] = max(state['most'], state['now'])
+        time.sleep(1)
+        with lock:
+            state['now'] -= 1
+        return (200, HEALTHY, 0)
+    server.dynamic = slow
+    try:
+        probe = HealthProbe(timeout=30)
+        targets = [{'name': 'genesis-%03d' % i, 'url': '%s/fleet%d' % (base, i)} for i in range(50)]
+        hosts = probe_targets(probe.probe, targets, concurrency=50)
+    finally:
+        del server.dynamic
+    assert state['most'] >= 40, state  # in parallel, not one after the other
     assert sorted(hosts) == [target['name'] for target in targets]
     assert all(host['healthy'] for host in hosts.values())
     summary = summarize(hosts)

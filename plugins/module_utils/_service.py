@@ -1,0 +1,220 @@
+# -*- coding: utf-8 -*-
+# Copyright: Genesis platform team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Start and restart genesis-orchestrator the contract's way (section 2): systemd, or its pid file.
+
+Process mode never stops a process by a pattern. The pid file's process is stopped only when it
+is the service of this app root: its working directory is the app root (the service is started
+there, `python3 genesis_orchestrator.py`). A pid file whose pid is gone, or now belongs to another
+process (pids are reused), is stale: nothing is signalled, the service is started.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+from ansible_collections.genesis.model_ops.plugins.module_utils._logscan import redact
+
+UNIT_DIR = '/run/systemd/system'
+
+
+class ServiceError(Exception):
+    """A start or stop that did not happen; the message says why and what was seen."""
+
+
+def read_env_file(path):
+    """{name: value} of an env file (KEY=VALUE lines, optional quotes, # comments)."""
+    values = {}
+    with open(path, encoding='utf-8') as handle:
+        for line in handle:
+            line = line.strip()
+            if not line or line.startswith('#') or '=' not in line:
+                continue
+            name, value = line.split('=', 1)
+            name = name.strip()
+            if name.startswith('export '):
+                name = name[len('export '):].strip()
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in '"\'':
+                value = value[1:-1]
+            values[name] = value
+    return values
+
+
+def read_pid(pid_file):
+    """The pid the pid file names, or None (missing, empty, not a number)."""
+    try:
+        with open(pid_file, encoding='utf-8') as handle:
+            text = handle.read().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() and int(text) > 0 else None
+
+
+def alive(pid):
+    """Whether pid is a live process (not a zombie)."""
+    try:
+        with open('/proc/%d/stat' % pid, encoding='utf-8') as handle:
+            return handle.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except (OSError, IndexError):
+        return False
+
+
+def is_service(pid, app_root):
+    """Whether pid is this app root's service: alive, and working in the app root."""
+    if not pid or not alive(pid):
+        return False
+    try:
+        return os.path.realpath(os.readlink('/proc/%d/cwd' % pid)) == os.path.realpath(app_root)
+    except OSError:
+        return False
+
+
+def running_pid(pid_file, app_root):
+    """(pid or None, stale): the service's pid from its pid file; stale when the file names no such service."""
+    pid = read_pid(pid_file)
+    if pid is None:
+        return None, os.path.exists(pid_file)
+    if is_service(pid, app_root):
+        return pid, False
+    return None, True
+
+
+def stop_process(pid, timeout, sleep=time.sleep, clock=time.monotonic):
+    """SIGTERM, wait up to timeout, then SIGKILL; returns how: 'term' or 'kill'."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return 'term'
+    deadline = clock() + timeout
+    while clock() < deadline:
+        _reap(pid)
+        if not alive(pid):
+            return 'term'
+        sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return 'term'
+    deadline = clock() + 10
+    while alive(pid) and clock() < deadline:
+        _reap(pid)
+        sleep(0.1)
+    if alive(pid):
+        raise ServiceError('pid %d did not stop, even after SIGKILL' % pid)
+    return 'kill'
+
+
+def _reap(pid):
+    try:
+        os.waitpid(pid, os.WNOHANG)  # only our own children; harmless for others
+    except ChildProcessError:
+        pass
+
+
+def _tail(path, lines=5):
+    try:
+        with open(path, 'rb') as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 4096))
+            text = handle.read().decode('utf-8', 'replace')
+    except OSError:
+        return ''
+    return redact(' | '.join(line for line in text.splitlines()[-lines:] if line.strip()))
+
+
+def start_process(app_root, pid_file, env_file, command, timeout, old_pid=None, sleep=time.sleep, clock=time.monotonic):
+    """Start the service detached in its app root, with the env file's variables; returns its pid.
+
+    Ready as far as this goes when the pid file names a new live process of this app root; a
+    process that exits first is a failed start, with the last lines of its output.
+    """
+    env = {'PATH': os.environ.get('PATH', '/usr/local/bin:/usr/bin:/bin'), 'LANG': os.environ.get('LANG', 'C.UTF-8')}
+    try:
+        env.update(read_env_file(env_file))
+    except OSError as exc:
+        raise ServiceError('cannot read the env file %s: %s' % (env_file, exc.strerror or exc))
+    out_path = os.path.join(app_root, 'logs', 'orchestrator.out')
+    os.makedirs(os.path.dirname(out_path), exist_ok=True)
+    with open(out_path, 'ab') as out:
+        try:
+            child = subprocess.Popen(command, cwd=app_root, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                     start_new_session=True, close_fds=True)
+        except OSError as exc:
+            raise ServiceError('cannot run %s in %s: %s' % (' '.join(command), app_root, exc.strerror or exc))
+    deadline = clock() + timeout
+    while clock() < deadline:
+        pid = read_pid(pid_file)
+        if pid and pid != old_pid and is_service(pid, app_root):
+            return pid
+        code = child.poll()
+        if code is not None and not (pid and pid != old_pid and alive(pid)):
+            raise ServiceError('%s exited with %s before writing %s; its output: %s'
+                               % (' '.join(command), code, pid_file, _tail(out_path) or '(none)'))
+        sleep(0.2)
+    raise ServiceError('no new pid in %s within %ss of starting %s; its output: %s'
+                       % (pid_file, timeout, ' '.join(command), _tail(out_path) or '(none)'))
+
+
+def systemd_available(name, run=None):
+    """Whether systemd runs here and knows the unit."""
+    if not os.path.isdir(UNIT_DIR) or not shutil.which('systemctl'):
+        return False
+    proc = (run or subprocess.run)(['systemctl', 'cat', '--', name], capture_output=True, text=True, check=False)
+    return proc.returncode == 0
+
+
+def systemd_pid(name, run=None):
+    proc = (run or subprocess.run)(['systemctl', 'show', '--property=MainPID', '--value', '--', name], capture_output=True, text=True, check=False)
+    text = proc.stdout.strip()
+    return int(text) if proc.returncode == 0 and text.isdigit() and int(text) > 0 else None
+
+
+def systemd_action(action, name, run=None):
+    proc = (run or subprocess.run)(['systemctl', action, '--', name], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ServiceError('systemctl %s %s failed (%s): %s' % (action, name, proc.returncode, redact(proc.stderr.strip())))
+
+
+def manage(params, check_mode):
+    """The module's work: the result dict (raises ServiceError for a start or stop that failed)."""
+    state, name, app_root = params['state'], params['name'], params['app_root']
+    pid_file = params['pid_file'] or os.path.join(app_root, 'run', 'genesis-orchestrator.pid')
+    manager = params['manager']
+    if manager == 'auto':
+        manager = 'systemd' if systemd_available(name) else 'process'
+    result = {'manager': manager, 'state': state, 'pid_file': pid_file if manager == 'process' else None,
+              'stale_pid_file': False, 'stopped': None, 'old_pid': None, 'pid': None, 'changed': False}
+
+    if manager == 'systemd':
+        old = systemd_pid(name)
+        result['old_pid'] = old
+        if state == 'started' and old:
+            result['pid'] = old
+            return result
+        result['changed'] = True
+        if not check_mode:
+            systemd_action('restart' if state == 'restarted' else 'start', name)
+            result['pid'] = systemd_pid(name)
+        return result
+
+    if not os.path.isdir(app_root):
+        raise ServiceError('app_root %s is not a directory' % app_root)
+    old, stale = running_pid(pid_file, app_root)
+    result.update(old_pid=old, stale_pid_file=stale)
+    if state == 'started' and old:
+        result['pid'] = old
+        return result
+    result['changed'] = True
+    if check_mode:
+        return result
+    if old:
+        result['stopped'] = stop_process(old, params['stop_timeout'])
+    result['pid'] = start_process(app_root, pid_file, params['env_file'], params['command'], params['start_timeout'],
+                                  old_pid=old or read_pid(pid_file))
+    return result

@@ -1,0 +1,138 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""rollback.yml and the rolling_restart role for real: ansible-playbook over SSH against the lab,
+services restarted through their pid files, health verified, a host that gets worse put back.
+
+Runs on the first 5 of the lab's 8 hosts (`-e target=genesis[0:4]`): the 3 others must stay untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from lab import paths
+from tests.conftest import wait_until
+from tests.integration.test_config_editors import ROLLOUT_LINE, GLOBAL_LINE, leaked, listing, read, write, shown_diff_lines
+
+PLAYBOOK = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "rollback.yml")
+FIVE = "genesis[0:4]"
+
+
+@pytest.fixture
+def play(clean_lab, play):  # pylint: disable=redefined-outer-name
+    """run rollback.yml (or another playbook); the fleet key must show nowhere."""
+    with open(paths.keys_file(clean_lab.fleet.state), encoding="utf-8") as handle:
+        key = json.load(handle)["fleet"]
+
+    def go(extravars=None, playbook=PLAYBOOK, **kwargs):
+        result = play(playbook, extravars=extravars, **kwargs)
+        assert not leaked(result, key), "the fleet key leaked"
+        return result
+    return go
+
+
+@pytest.fixture
+def fleet(clean_lab):
+    """The lab with every host's config put back, backups removed, and changed hosts restarted, afterwards."""
+    lab = clean_lab
+    saved = {h.name: (read(h.config), listing(str(h.config))) for h in lab.hosts}
+    yield lab
+    changed = []
+    for host in lab.hosts:
+        data, names = saved[host.name]
+        if read(host.config) != data:
+            write(host.config, data)
+            changed.append(host.name)
+        for name in set(listing(str(host.config))) - set(names):
+            os.unlink(os.path.join(os.path.dirname(host.config), name))
+    lab.cli("clear")
+    if changed:
+        lab.cli("restart", "--hosts", ",".join(changed))
+
+
+def snapshot(lab):
+    return {h.name: (read(h.config), h.pid()) for h in lab.hosts}
+
+
+def stats(result, what):
+    return {host: count for host, count in (result.stats.get(what) or {}).items() if count}
+
+
+def test_rollback_to_zero_percent_on_five_hosts(fleet, play):
+    lab = fleet
+    five, others = lab.hosts[:5], lab.hosts[5:]
+    before = snapshot(lab)
+
+    # --check --diff: the exact diff on each of the five hosts, and nothing touched
+    checked = play({"pct": 0, "target": FIVE}, check=True, diff=True)
+    assert checked.rc == 0, checked.stdout
+    shown = shown_diff_lines(checked.stdout)
+    old, new = ROLLOUT_LINE.rstrip("\n"), ROLLOUT_LINE.replace(": 100 ", ": 0 ").rstrip("\n")
+    assert shown.count(("-", old)) == 5 and shown.count(("+", new)) == 5, shown
+    assert snapshot(lab) == before
+    would = checked.task("Restart genesis-orchestrator")
+    assert sorted(would) == [h.name for h in five] and all(r["changed"] for r in would.values())
+
+    # for real: each of the five edited (only that line), restarted once, healthy; the others untouched
+    result = play({"pct": 0, "target": FIVE})
+    assert result.rc == 0, result.stdout
+    after = snapshot(lab)
+    for host in five:
+        data, pid = after[host.name]
+        assert data == before[host.name][0].replace(ROLLOUT_LINE.encode(), ROLLOUT_LINE.replace(": 100 ", ": 0 ").encode())
+        assert pid and pid != before[host.name][1], host.name
+        assert lab.health(host)[1]["status"] == "ok"
+        assert lab.health(host)[1]["config"]["rollout_percentage"] == 0
+        backups = [n for n in os.listdir(os.path.dirname(host.config)) if n.endswith(".bak")]
+        assert len(backups) == 1
+    for host in others:
+        assert after[host.name] == before[host.name]
+    restarted = result.task("Restart genesis-orchestrator")
+    assert sorted(restarted) == [h.name for h in five]
+    assert all(r["old_pid"] == before[h][1] and r["pid"] == after[h][1] for h, r in restarted.items())
+
+    # again: nothing to change, nothing restarted
+    again = play({"pct": 0, "target": FIVE})
+    assert again.rc == 0, again.stdout
+    assert stats(again, "changed") == {}
+    assert snapshot(lab) == after
+    assert {r["_event"] for r in again.task("Restart genesis-orchestrator").values()} == {"runner_on_skipped"}
+
+
+@pytest.mark.parametrize("extravars,message", [
+    ({}, "usage: ansible-playbook rollback.yml -e pct=0"),
+    ({"pct": 150}, "pct=150 is not allowed: give an integer from 0 to 100"),
+    ({"pct": "abc"}, "pct=abc is not allowed: give an integer from 0 to 100"),
+    ({"use_finetuned": "maybe"}, "use_finetuned=maybe is not allowed: give true or false"),
+])
+def test_bad_input_is_refused_before_any_host_is_touched(fleet, play, extravars, message):
+    before = snapshot(fleet)
+    result = play(dict(extravars, target=FIVE))
+    assert result.rc != 0 and message in result.stdout, result.stdout
+    assert snapshot(fleet) == before
+
+
+def test_a_host_that_gets_worse_is_put_back_and_the_wave_stops(fleet, play):
+    lab = fleet
+    first, bad, untouched = lab.hosts[0], lab.hosts[1], lab.hosts[2]
+    # genesis-002's baselines are dead: turning its fine-tuned models off makes every agent fail
+    lab.cli("fault", "retired_baseline", "--hosts", bad.name)
+    before = snapshot(lab)
+    result = play({"use_finetuned": "false", "target": "genesis[0:2]", "rolling_restart_timeout": 20})
+    assert result.rc != 0
+    assert "%s did not recover after the change" % bad.name in result.stdout, result.stdout
+    after = snapshot(lab)
+    # the first host: changed and restarted, healthy on its baselines
+    assert after[first.name][0] == before[first.name][0].replace(GLOBAL_LINE.encode(), GLOBAL_LINE.replace(": true ", ": false ").encode())
+    assert after[first.name][1] != before[first.name][1]
+    # the bad host: its file back as it was, restarted again, healthy on its fine-tuned models
+    assert after[bad.name][0] == before[bad.name][0]
+    assert after[bad.name][1] not in (None, before[bad.name][1])
+    wait_until(lambda: lab.health(bad)[1].get("status") == "ok", 40, what="the restored host healthy")
+    assert lab.health(bad)[1]["config"]["use_finetuned"] is True
+    # the host after it in the wave: untouched
+    assert after[untouched.name] == before[untouched.name]
+    assert untouched.name not in result.results.get("Turn the fine-tuned models on or off (Option 1)", {})
