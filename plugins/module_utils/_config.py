@@ -31,6 +31,7 @@ import contextlib
 import dataclasses
 import datetime
 import fcntl
+import json
 import math
 import os
 import re
@@ -55,7 +56,11 @@ CONFIG_ARGUMENT_SPEC = dict(
     path=dict(type='path', default=DEFAULT_PATH, aliases=['dest']),
     backup=dict(type='bool', default=False),
     lock_timeout=dict(type='float', default=30),
+    audit_log=dict(type='path'),
+    audit_context=dict(type='dict', default={}),
 )
+# What a caller's audit_context may not override: the facts of the change itself.
+AUDIT_FIELDS = ('at', 'file', 'key', 'before', 'after', 'backup')
 
 # A rewritten bool keeps the old spelling family and case (True -> False, yes -> no, ON -> OFF).
 _BOOL_WORDS = (('true', 'false'), ('yes', 'no'), ('on', 'off'))
@@ -77,12 +82,15 @@ class ConfigChange:
     before_text: str
     after_text: str
     backup_file: str | None = None
+    audit: dict | None = None  # the audit log line written for this change
 
     def result(self, diff=False):
         """The module's return values."""
         result = dict(changed=self.changed, path=self.path, key=self.key, before=self.before, after=self.after)
         if self.backup_file:
             result['backup_file'] = self.backup_file
+        if self.audit:
+            result['audit'] = self.audit
         if diff:
             # The whole file leaves the host in a diff (output, logs, AWX): mask what looks secret.
             result['diff'] = dict(before=mask_secrets(self.before_text), after=mask_secrets(self.after_text),
@@ -111,9 +119,13 @@ def run_edit(module, keys, value):
     params = module.params
     if params['lock_timeout'] < 0:
         module.fail_json(msg='lock_timeout must be 0 or more seconds, got %s' % params['lock_timeout'])
+    bad = sorted(set(params['audit_context'] or {}) & set(AUDIT_FIELDS))
+    if bad:
+        module.fail_json(msg='audit_context may not set %s: those record the change itself' % ', '.join(bad))
     try:
         change = edit_config(params['path'], keys, value, check_mode=module.check_mode,
-                             backup=params['backup'], lock_timeout=params['lock_timeout'])
+                             backup=params['backup'], lock_timeout=params['lock_timeout'],
+                             audit_log=params['audit_log'], audit_context=params['audit_context'])
     except ConfigError as exc:
         module.fail_json(msg=str(exc), path=params['path'], key='.'.join(keys))
     else:
@@ -123,12 +135,13 @@ def run_edit(module, keys, value):
         module.exit_json(**change.result(diff=module._diff))
 
 
-def edit_config(path, keys, value, check_mode=False, backup=False, lock_timeout=30.0):
+def edit_config(path, keys, value, check_mode=False, backup=False, lock_timeout=30.0, audit_log=None, audit_context=None):
     """Set the value at keys (a list of mapping keys) in the YAML file at path.
 
     Returns a ConfigChange; raises ConfigError, having changed nothing, when the edit
     cannot be made. Check mode and a run that changes nothing take no lock and write
-    nothing, not even the lock file.
+    nothing, not even the lock file. With audit_log, a change appends one JSON line there
+    (audit_context's keys, then at, file, key, before, after, backup), under the file's lock.
     """
     target = os.path.realpath(path)  # edit the file a symlink points to and keep the link
     change = _plan_file(path, target, keys, value)[2]
@@ -144,7 +157,34 @@ def edit_config(path, keys, value, check_mode=False, backup=False, lock_timeout=
                 _write_atomically(target, change.after_text.encode('utf-8'), st)
             except OSError as exc:
                 raise ConfigError('cannot write %s: %s' % (path, exc.strerror)) from exc
+            if audit_log:
+                change.audit = dict(audit_context or {}, at=_utc_now(), file=path, key=change.key, before=change.before,
+                                    after=change.after, backup=change.backup_file)
+                try:
+                    append_audit(audit_log, change.audit)
+                except OSError as exc:
+                    raise ConfigError('%s changed (%s: %r -> %r) but the audit log %s could not be written: %s' % (
+                        path, change.key, change.before, change.after, audit_log, exc.strerror)) from exc
     return change
+
+
+def _utc_now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
+
+
+def append_audit(path, entry):
+    """Append entry as one JSON line to the audit log at path (made 0640 if new), whole or not at all."""
+    line = (json.dumps(entry, sort_keys=True, default=str) + '\n').encode('utf-8')
+    folder = os.path.dirname(path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # other files' edits append to the same log
+        os.write(fd, line)  # one write of an O_APPEND file: never interleaved with another line
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def plan_edit(text, keys, value):

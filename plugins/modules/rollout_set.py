@@ -46,6 +46,20 @@ options:
       - Seconds to wait for another run on the same file to finish before failing.
     type: float
     default: 30
+  audit_log:
+    description:
+      - A file to append one JSON line to when the file changes (not in check mode, not when nothing changes),
+        under the same lock as the edit. The line holds O(audit_context)'s keys and C(at) (UTC), C(file),
+        C(key), C(before), C(after) and C(backup) (the backup file, or null). RV(audit) returns it.
+      - The playbooks of the collection use C(<app root>/logs/model_ops_audit.jsonl), which
+        M(genesis.model_ops.host_evidence) reads back as recent changes.
+    type: path
+  audit_context:
+    description:
+      - Who and what made the change, recorded in the audit line, for example C(playbook), C(user), C(job).
+      - May not set the keys that record the change itself (C(at), C(file), C(key), C(before), C(after), C(backup)).
+    type: dict
+    default: {}
 attributes:
   check_mode:
     support: full
@@ -105,6 +119,13 @@ after:
   returned: always
   type: raw
   sample: 5
+audit:
+  description: The line appended to O(audit_log) for this change.
+  returned: when O(audit_log) is set and the file changed
+  type: dict
+  sample: {"at": "2026-11-26T02:40:00.123456Z", "file": "/opt/genesis/infrastructure/config/production.yaml",
+           "key": "models.rollout_percentage", "before": 100, "after": 5, "backup": null,
+           "playbook": "rollback.yml", "user": "oncall"}
 backup_file:
   description: The copy of the old file.
   returned: when O(backup=true) and the file changed (not in check mode)

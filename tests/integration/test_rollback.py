@@ -48,9 +48,18 @@ def fleet(clean_lab):
             changed.append(host.name)
         for name in set(listing(str(host.config))) - set(names):
             os.unlink(os.path.join(os.path.dirname(host.config), name))
+        (host.app_root / "logs" / "model_ops_audit.jsonl").unlink(missing_ok=True)
     lab.cli("clear")
     if changed:
         lab.cli("restart", "--hosts", ",".join(changed))
+
+
+def audit(host):
+    """The audit log's entries on a lab host."""
+    path = host.app_root / "logs" / "model_ops_audit.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def snapshot(lab):
@@ -72,7 +81,7 @@ def test_rollback_to_zero_percent_on_five_hosts(fleet, play):
     shown = shown_diff_lines(checked.stdout)
     old, new = ROLLOUT_LINE.rstrip("\n"), ROLLOUT_LINE.replace(": 100 ", ": 0 ").rstrip("\n")
     assert shown.count(("-", old)) == 5 and shown.count(("+", new)) == 5, shown
-    assert snapshot(lab) == before
+    assert snapshot(lab) == before and all(audit(host) == [] for host in lab.hosts)
     would = checked.task("Restart genesis-orchestrator")
     assert sorted(would) == [h.name for h in five] and all(r["changed"] for r in would.values())
 
@@ -88,6 +97,12 @@ def test_rollback_to_zero_percent_on_five_hosts(fleet, play):
         assert lab.health(host)[1]["config"]["rollout_percentage"] == 0
         backups = [n for n in os.listdir(os.path.dirname(host.config)) if n.endswith(".bak")]
         assert len(backups) == 1
+        # one audit line on the host, naming the change and its backup
+        entries = audit(host)
+        assert len(entries) == 1, entries
+        assert {k: entries[0][k] for k in ("playbook", "file", "key", "before", "after", "backup")} == {
+            "playbook": "rollback.yml", "file": str(host.config), "key": "models.rollout_percentage", "before": 100,
+            "after": 0, "backup": os.path.join(os.path.dirname(host.config), backups[0])}
     for host in others:
         assert after[host.name] == before[host.name]
     restarted = result.task("Restart genesis-orchestrator")
@@ -99,6 +114,8 @@ def test_rollback_to_zero_percent_on_five_hosts(fleet, play):
     assert again.rc == 0, again.stdout
     assert stats(again, "changed") == {}
     assert snapshot(lab) == after
+    assert all(len(audit(host)) == 1 for host in five)
+    assert all(audit(host) == [] for host in others)
     assert {r["_event"] for r in again.task("Restart genesis-orchestrator").values()} == {"runner_on_skipped"}
 
 

@@ -307,6 +307,35 @@ def test_backup_is_the_old_file(config):
     assert change.result()['backup_file'] == backup
 
 
+def test_a_change_appends_one_audit_line(config, tmp_path):
+    import json  # pylint: disable=import-outside-toplevel
+    log = str(tmp_path / 'logs' / 'model_ops_audit.jsonl')
+    context = {'playbook': 'rollback.yml', 'user': 'oncall', 'job': '42'}
+    change = edit_config(config, ROLLOUT, 5, backup=True, audit_log=log, audit_context=context)
+    with open(log, encoding='utf-8') as f:
+        lines = [json.loads(line) for line in f]
+    assert lines == [change.audit] and change.result()['audit'] == change.audit
+    entry = lines[0]
+    assert {k: entry[k] for k in ('playbook', 'user', 'job', 'file', 'key', 'before', 'after', 'backup')} == dict(
+        context, file=config, key='models.rollout_percentage', before=100, after=5, backup=change.backup_file)
+    assert re.match(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$', entry['at'])
+    assert oct(os.stat(log).st_mode & 0o777) == '0o640'
+    # no change, and check mode: no line
+    edit_config(config, ROLLOUT, 5, audit_log=log, audit_context=context)
+    edit_config(config, ROLLOUT, 7, check_mode=True, audit_log=log, audit_context=context)
+    change = edit_config(config, GLOBAL, False, audit_log=log)
+    with open(log, encoding='utf-8') as f:
+        lines = [json.loads(line) for line in f]
+    assert len(lines) == 2 and lines[1]['key'] == 'models.use_finetuned' and lines[1]['backup'] is None
+
+
+def test_an_audit_log_that_cannot_be_written_fails_the_change_loudly(config, tmp_path):
+    blocker = tmp_path / 'not-a-dir'
+    blocker.write_text('', encoding='utf-8')
+    with pytest.raises(ConfigError, match=r'changed \(models.rollout_percentage: 100 -> 5\) but the audit log .* could not be written'):
+        edit_config(config, ROLLOUT, 5, audit_log=str(blocker / 'audit.jsonl'))
+
+
 def test_symlink_is_followed_and_kept(tmp_path, config):
     link = str(tmp_path / 'current.yaml')
     os.symlink(os.path.basename(config), link)

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
@@ -54,6 +55,9 @@ def host(tmp_path):
     (root / 'logs' / 'finetuning').mkdir(parents=True)
     (root / 'run').mkdir()
     shutil.copy(FIXTURE, root / 'infrastructure' / 'config' / 'production.yaml')
+    # edited 30 s before the service started (process start times count in clock ticks: keep the order plain)
+    stamp = time.time() - 30
+    os.utime(root / 'infrastructure' / 'config' / 'production.yaml', (stamp, stamp))
     proc = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])
     (root / 'run' / 'genesis-orchestrator.pid').write_text('%d\n' % proc.pid)
     env = tmp_path / 'genesis.env'
