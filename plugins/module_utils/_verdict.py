@@ -188,6 +188,11 @@ class _Host:
 
     def routes_to_finetuned(self, agent):
         """Whether the config sends any of the agent's requests to its fine-tuned model (contract section 3)."""
+        if not self.config_agents:
+            # no config read (controller mode): the health payload's model in use says it, when it is the baseline
+            finetuned, baseline = self.ids(agent)
+            if self.figures.get(agent, {}).get('model') and self.figures[agent]['model'] == baseline != finetuned:
+                return False
         models = self.config if self.config_agents else _dict((self.health or {}).get('config'))
         rollout = _number(models.get('rollout_percentage'))
         return (models.get('use_finetuned') is not False and self.config_agents.get(agent, {}).get('use_finetuned') is not False
@@ -495,14 +500,15 @@ def _host_supporting(host, supporting):
 
 
 def _command(playbook, hosts, all_hosts, settings, verbose=False):
-    """The exact next command: --limit only when not every host of the run is concerned."""
+    """The exact next command: --limit when not every host of the run is concerned, or the run was limited."""
     if settings.get('playbook_dir'):
         playbook = posixpath.join(str(settings['playbook_dir']), playbook)
     args = ['ansible-playbook', playbook]
     target = settings.get('target')
     if target and target != DEFAULT_TARGET:  # the playbooks act on the group genesis unless told
         args += ['-e', 'target=%s' % target]
-    if set(hosts) != set(all_hosts):
+    if set(hosts) != set(all_hosts) or settings.get('limit'):
+        # a run that was limited names its hosts even when all of them are concerned: the group is wider
         args += ['--limit', ','.join(hosts)]
     if verbose:
         args.append('-v')

@@ -54,10 +54,10 @@ def diagnose(lab, play, tmp_path):
     key = fleet_key(lab)
     runs = []
 
-    def go(probe="host", check=False, extravars=None, expect_rc=0):
+    def go(probe="host", check=False, extravars=None, expect_rc=0, limit=None):
         report_dir = tmp_path / ("reports-%d" % len(runs))
         extra = dict({"model_ops_probe": probe, "model_ops_report_dir": str(report_dir)}, **(extravars or {}))
-        result = play(PLAYBOOK, extravars=extra, check=check)
+        result = play(PLAYBOOK, extravars=extra, check=check, limit=limit)
         runs.append(result)
         assert result.rc == expect_rc, result.stdout
         files = sorted(os.path.basename(p) for p in glob.glob(str(report_dir / "*")))
@@ -79,7 +79,7 @@ def diagnose(lab, play, tmp_path):
         for text in texts:
             assert key not in text and key[:10] not in text
         assert report["tokens_spent"] == 0
-        assert sorted(report["hosts"]) == [h.name for h in lab.hosts]
+        assert sorted(report["hosts"]) == (limit.split(",") if limit else [h.name for h in lab.hosts])
         # The summary a person reads at the end of the run says the same as the report.
         assert "verdict: %s" % report["verdict"] in result.stdout
         for item in report["scenarios"]:
@@ -146,19 +146,24 @@ def test_a_healthy_lab_is_healthy_with_no_scenario(clean_lab, diagnose):
 # -- each fault alone ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("status", ["401", "403"])
-def test_credentials_on_one_host(clean_lab, diagnose, status):
+def test_credentials_401_and_403_each_on_its_host(clean_lab, diagnose):
     lab = clean_lab
-    bad = names(lab, 1)
-    lab.cli("fault", "credentials", "--status", status, "--hosts", bad[0])
-    wait_until(shows(lab, {bad[0]: "down", names(lab, 0)[0]: "ok"}), SHOW_S, what="credentials on its host")
+    bad = names(lab, 1, 2)
+    lab.cli("fault", "credentials", "--status", "401", "--hosts", bad[0])
+    lab.cli("fault", "credentials", "--status", "403", "--hosts", bad[1])
+    wait_until(shows(lab, {bad[0]: "down", bad[1]: "down", names(lab, 0)[0]: "ok"}), SHOW_S, what="credentials on its hosts")
     report = diagnose_both(diagnose)
     assert report["verdict"] == "credentials"
-    item = report["scenarios"][0]
-    assert item["hosts"] == bad and item["agents"] == {bad[0]: AGENTS}
-    assert item["command"] == "ansible-playbook remediate_credentials.yml --limit %s" % bad[0]
-    assert any(("last_error %s" % status) in line["detail"] for line in item["evidence"])
     assert [s["scenario"] for s in report["scenarios"]] == ["credentials"]  # not also a complete failure
+    item = report["scenarios"][0]
+    assert item["hosts"] == bad and item["agents"] == dict.fromkeys(bad, AGENTS)
+    assert item["command"] == "ansible-playbook remediate_credentials.yml --limit %s" % ",".join(bad)
+    for host, status in zip(bad, ("401", "403")):
+        assert any(line["host"] == host and ("last_error %s" % status) in line["detail"] for line in item["evidence"])
+    # --limit narrows the diagnosis to that host, and the command keeps the limit
+    _, limited = diagnose("controller", limit=bad[0])
+    assert limited["verdict"] == "credentials"
+    assert limited["scenarios"][0]["command"] == "ansible-playbook remediate_credentials.yml --limit %s" % bad[0]
 
 
 def test_rate_limit_on_some_hosts_only(clean_lab, diagnose):
@@ -174,6 +179,9 @@ def test_rate_limit_on_some_hosts_only(clean_lab, diagnose):
     assert any("last_error 429" in line["detail"] for line in item["evidence"])
     for name in set(report["hosts"]) - set(limited):
         assert report["hosts"][name]["status"] == "ok" and report["hosts"][name]["scenarios"] == []
+    # the per-host mode under --check too: the same outline as its real run
+    _, checked = diagnose("host", check=True)
+    assert outline(checked) == outline(report)
 
 
 def test_model_unavailable_on_one_agent(clean_lab, diagnose):
@@ -212,18 +220,19 @@ def test_model_unavailable_with_a_retired_baseline(clean_lab, diagnose):
     assert all("legal_agent" in agents for agents in dead[0]["agents"].values())
 
 
-@pytest.mark.parametrize("fault", [["server_error", "--status", "503"], ["slow", "--delay", "5"], ["hang"]],
-                         ids=["server_error", "slow", "hang"])
-def test_every_model_failing_on_one_host_is_a_complete_failure_there(clean_lab, diagnose, fault):
+def test_server_error_slow_and_hang_each_fail_their_host_completely(clean_lab, diagnose):
     lab = clean_lab
-    bad = names(lab, 3)
-    lab.cli("fault", *fault, "--hosts", bad[0])
-    wait_until(shows(lab, {bad[0]: "down"}), SHOW_S, what="%s on its host" % fault[0])
+    bad = names(lab, 3, 4, 5)
+    for host, fault in zip(bad, (["server_error", "--status", "503"], ["slow", "--delay", "5"], ["hang"])):
+        lab.cli("fault", *fault, "--hosts", host)
+    wait_until(shows(lab, dict.fromkeys(bad, "down")), SHOW_S, what="every model failing on those hosts")
     report = diagnose_both(diagnose)
     assert [s["scenario"] for s in report["scenarios"]] == ["complete_failure"]
     item = report["scenarios"][0]
-    assert item["hosts"] == bad and item["agents"] == {bad[0]: AGENTS}
-    assert item["command"] == "ansible-playbook remediate_complete_failure.yml --limit %s" % bad[0]
+    assert item["hosts"] == bad and item["agents"] == dict.fromkeys(bad, AGENTS)
+    assert item["command"] == "ansible-playbook remediate_complete_failure.yml --limit %s" % ",".join(bad)
+    for name in set(report["hosts"]) - set(bad):
+        assert report["hosts"][name]["status"] == "ok" and report["hosts"][name]["scenarios"] == []
 
 
 def test_complete_failure_everywhere(clean_lab, diagnose):

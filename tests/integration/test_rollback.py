@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import pytest
 
@@ -39,9 +40,17 @@ def fleet(clean_lab):
     """The lab with every host's config put back, backups removed, and changed hosts restarted, afterwards."""
     lab = clean_lab
     saved = {h.name: (read(h.config), listing(str(h.config))) for h in lab.hosts}
+    envs = {h.name: (read(h.env_file), listing(str(h.env_file)), os.stat(h.env_file).st_mode) for h in lab.hosts}
     yield lab
     changed = []
     for host in lab.hosts:
+        data, names, mode = envs[host.name]
+        if read(host.env_file) != data:
+            write(host.env_file, data)
+            changed.append(host.name)
+        os.chmod(host.env_file, mode)
+        for name in set(listing(str(host.env_file))) - set(names):
+            os.unlink(os.path.join(os.path.dirname(host.env_file), name))
         data, names = saved[host.name]
         if read(host.config) != data:
             write(host.config, data)
@@ -51,7 +60,7 @@ def fleet(clean_lab):
         (host.app_root / "logs" / "model_ops_audit.jsonl").unlink(missing_ok=True)
     lab.cli("clear")
     if changed:
-        lab.cli("restart", "--hosts", ",".join(changed))
+        lab.cli("restart", "--hosts", ",".join(sorted(set(changed))))
 
 
 def audit(host):
@@ -117,6 +126,23 @@ def test_rollback_to_zero_percent_on_five_hosts(fleet, play):
     assert all(len(audit(host)) == 1 for host in five)
     assert all(audit(host) == [] for host in others)
     assert {r["_event"] for r in again.task("Restart genesis-orchestrator").values()} == {"runner_on_skipped"}
+    assert not any((h.app_root / "run" / "model_ops.lock").exists() for h in lab.hosts)  # every host given back
+
+
+def test_a_host_held_by_another_run_is_not_touched(fleet, play):
+    lab = fleet
+    held = lab.hosts[0]
+    lock = held.app_root / "run" / "model_ops.lock"
+    lock.write_text(json.dumps({"run_id": "other-run", "owner": "remediate_rate_limit.yml by someone", "at": time.time(),
+                                "expires": time.time() + 600}), encoding="utf-8")
+    try:
+        before = snapshot(lab)
+        result = play({"pct": 0, "target": held.name, "model_ops_lock_timeout": 2})
+        assert result.rc != 0
+        assert "is held by another run: run other-run (remediate_rate_limit.yml by someone)" in result.stdout, result.stdout
+        assert snapshot(lab) == before and audit(held) == []
+    finally:
+        lock.unlink()
 
 
 @pytest.mark.parametrize("extravars,message", [

@@ -513,6 +513,16 @@ def test_a_missing_model_no_request_goes_to_is_mitigated():
     assert report['supporting'][0]['agents'] == {'genesis-001': ['qa_agent']}
 
 
+def test_without_the_config_an_agent_served_by_its_baseline_is_mitigated():
+    # controller mode: no config read; the health payload says qa_agent's model in use is its baseline
+    ft, base = MODELS['qa_agent']
+    on_baseline = dict(agent('qa_agent'), model=base)
+    hosts = dict((name, dict(host(health(qa_agent=on_baseline)), config=None, logs=None)) for name in HOSTS)
+    report = run(evidence(hosts, mistral={FP: check(models={ft: gone(ft)})}))
+    assert report['verdict'] == 'healthy'
+    assert 'model_unavailable_mitigated' in codes(report)
+
+
 def test_deprecated_and_archived_models():
     ft, base = MODELS['legal_agent']
     mistral = {FP: check(models={base: model_entry(base, deprecated=True, deprecation='2026-03-01', replacement='mistral-small-2509'),
@@ -551,6 +561,15 @@ def test_command_names_the_playbook_dir_and_a_target_other_than_genesis():
     assert scenario(report, 'complete_failure')['command'] == (
         "ansible-playbook /srv/model_ops/playbooks/remediate_complete_failure.yml -e 'target=staging:&eu' --limit genesis-001")
     assert report['target'] == 'staging:&eu'
+
+
+def test_a_limited_run_names_its_hosts_even_when_all_are_concerned():
+    refused = dict((name, agent(name, errors=120, last_error=error(401, 'Unauthorized'))) for name in AGENTS)
+    hosts = {'genesis-002': host(health(**refused))}
+    report = run(evidence(hosts, limit='genesis-002'))
+    assert scenario(report, 'credentials')['command'] == 'ansible-playbook remediate_credentials.yml --limit genesis-002'
+    report = run(evidence(hosts))
+    assert scenario(report, 'credentials')['command'] == 'ansible-playbook remediate_credentials.yml'
 
 
 def test_api_calls_and_tokens_over_every_check():

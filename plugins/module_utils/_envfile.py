@@ -1,0 +1,126 @@
+# -*- coding: utf-8 -*-
+# Copyright: Genesis platform team
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Set one variable (the API key) in a Genesis env file (host contract section 2), the safe way.
+
+The same guarantees as the config editors (_config): a lock, a backup, an atomic replace that
+keeps the owner, an audit line; and the file is always left mode 0600. The value is a secret: it
+is never returned, and the diff and the audit line show a fingerprint in its place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+import types
+
+from ansible_collections.genesis.model_ops.plugins.module_utils._config import (
+    ConfigError, _backup, _locked, _utc_now, _write_atomically, append_audit)
+
+MODE = 0o600
+_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
+
+
+def fingerprint(value):
+    return hashlib.sha256(value.encode('utf-8')).hexdigest()[:8] if value else None
+
+
+def _line_value(line, name):
+    """The value a KEY=VALUE line gives name, or None when the line is about something else."""
+    match = re.match(r'^\s*(?:export\s+)?%s\s*=(.*)$' % re.escape(name), line)
+    if not match:
+        return None
+    value = match.group(1).strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in '"\'':
+        value = value[1:-1]
+    return value
+
+
+def plan(text, name, value):
+    """(new text, old value or None): the last assignment of name set to value, or a line appended."""
+    lines = text.splitlines(True)
+    found = [i for i, line in enumerate(lines) if _line_value(line, name) is not None]
+    old = _line_value(lines[found[-1]], name) if found else None
+    if old == value:
+        return text, old
+    new_line = '%s=%s\n' % (name, value)
+    if found:
+        prefix = 'export ' if lines[found[-1]].lstrip().startswith('export ') else ''
+        lines[found[-1]] = prefix + new_line
+    else:
+        if lines and not lines[-1].endswith('\n'):
+            lines[-1] += '\n'
+        lines.append(new_line)
+    return ''.join(lines), old
+
+
+def masked(text, name, value_fps):
+    """text with every assignment of name showing the fingerprint of its value, for a diff."""
+    out = []
+    for line in text.splitlines(True):
+        value = _line_value(line, name)
+        out.append('%s=<sha256:%s>\n' % (name, fingerprint(value)) if value is not None else line)
+    return ''.join(out)
+
+
+def set_value(path, name, value, check_mode=False, backup=False, lock_timeout=30.0, audit_log=None, audit_context=None):
+    """Set name=value in the env file at path; returns the module's result (no secret in it)."""
+    if not _NAME.match(name):
+        raise ConfigError('name=%s is not allowed: give a variable name (letters, digits, _)' % name)
+    if not value or any(c in value for c in '\n\r\0') or value != value.strip():
+        raise ConfigError('the value for %s is not allowed: give a non-empty value without newlines or outer spaces' % name)
+    target = os.path.realpath(path)
+    if not os.path.isdir(os.path.dirname(target)):
+        raise ConfigError('cannot write %s: its folder %s does not exist' % (path, os.path.dirname(target)))
+
+    def read():
+        try:
+            st = os.stat(target)
+            with open(target, 'rb') as handle:
+                data = handle.read()
+        except FileNotFoundError:
+            return None, b''
+        except OSError as exc:
+            raise ConfigError('cannot read %s: %s' % (path, exc.strerror)) from exc
+        return st, data
+
+    st, data = read()
+    try:
+        text = data.decode('utf-8')
+    except UnicodeDecodeError as exc:
+        raise ConfigError('%s is not UTF-8 text' % path) from exc
+    new_text, old = plan(text, name, value)
+    mode_ok = st is not None and (st.st_mode & 0o777) == MODE
+    result = dict(changed=new_text != text or not mode_ok, path=path, name=name, fingerprint_before=fingerprint(old),
+                  fingerprint_after=fingerprint(value), mode='0600')
+    result['diff'] = dict(before=masked(text, name, None), after=masked(new_text, name, None),
+                          before_header=path, after_header=path)
+    if not result['changed'] or check_mode:
+        return result
+    with _locked(path, target, lock_timeout):
+        st, data = read()  # again, under the lock
+        new_text, old = plan(data.decode('utf-8', 'replace'), name, value)
+        now_ns = time.time_ns()
+        # the owner kept (a new file: ours), the mode always 0600
+        secure = types.SimpleNamespace(st_mode=MODE, st_uid=st.st_uid if st else os.geteuid(),
+                                       st_gid=st.st_gid if st else os.getegid(),
+                                       st_atime_ns=st.st_atime_ns if st else now_ns, st_mtime_ns=st.st_mtime_ns if st else now_ns)
+        try:
+            if backup and st is not None:
+                result['backup_file'] = _backup(target, data, secure)  # the backup holds the key too: 0600
+            _write_atomically(target, new_text.encode('utf-8'), secure)
+        except OSError as exc:
+            raise ConfigError('cannot write %s: %s' % (path, exc.strerror)) from exc
+        result['fingerprint_before'] = fingerprint(old)
+        if audit_log:
+            result['audit'] = dict(audit_context or {}, at=_utc_now(), file=path, key=name, before=fingerprint(old),
+                                   after=fingerprint(value), backup=result.get('backup_file'))
+            try:
+                append_audit(audit_log, result['audit'])
+            except OSError as exc:
+                raise ConfigError('%s changed (%s fingerprint %s -> %s) but the audit log %s could not be written: %s' % (
+                    path, name, fingerprint(old), fingerprint(value), audit_log, exc.strerror)) from exc
+    return result

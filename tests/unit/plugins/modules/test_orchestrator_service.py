@@ -1,0 +1,41 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""orchestrator_service's main(): bad input named, a failed start reported, check mode."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.genesis.model_ops.plugins.modules import orchestrator_service
+
+
+def run(args, capsys):
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as exit_info:
+            orchestrator_service.main()
+    return exit_info.value.code, json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize('args,message', [
+    ({'stop_timeout': 0}, 'stop_timeout=0.0 is not allowed: give a number of seconds above 0'),
+    ({'start_timeout': -1}, 'start_timeout=-1.0 is not allowed: give a number of seconds above 0'),
+    ({'command': []}, 'command=[] is not allowed'),
+    ({'state': 'stopped'}, 'value of state must be one of: restarted, started, got: stopped'),
+])
+def test_bad_input_is_named(tmp_path, capsys, args, message):
+    code, result = run(dict({'app_root': str(tmp_path), 'manager': 'process'}, **args), capsys)
+    assert code == 1 and message in result['msg']
+
+
+def test_a_missing_app_root_fails_clearly(tmp_path, capsys):
+    code, result = run({'app_root': str(tmp_path / 'nope'), 'manager': 'process'}, capsys)
+    assert code == 1 and result['msg'] == 'app_root %s is not a directory' % (tmp_path / 'nope')
+
+
+def test_check_mode_on_a_stopped_service_would_start_it(tmp_path, capsys):
+    code, result = run({'app_root': str(tmp_path), 'manager': 'process', '_ansible_check_mode': True}, capsys)
+    assert code == 0 and result['changed'] is True and result['pid'] is None and result['old_pid'] is None
+    assert not (tmp_path / 'logs').exists()  # nothing started, nothing written

@@ -1,0 +1,58 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""run_lock: one run at a time per host, a clear message for the second, leases that run out."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.genesis.model_ops.plugins.modules import run_lock
+
+
+def run(args, capsys):
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as exit_info:
+            run_lock.main()
+    return exit_info.value.code, json.loads(capsys.readouterr().out)
+
+
+def test_take_renew_refuse_release(tmp_path, capsys):
+    path = str(tmp_path / 'run' / 'model_ops.lock')
+    code, first = run({'run_id': 'A', 'path': path, 'owner': 'rollback.yml by oncall'}, capsys)
+    assert code == 0 and first['changed'] and first['holder']['run_id'] == 'A'
+    code, again = run({'run_id': 'A', 'path': path}, capsys)
+    assert code == 0 and not again['changed']  # renewed by its own run
+    start = time.monotonic()
+    code, other = run({'run_id': 'B', 'path': path, 'timeout': 1}, capsys)
+    assert code == 1 and time.monotonic() - start >= 1
+    assert 'is held by another run: run A (rollback.yml by oncall), since ' in other['msg'] and 'waited 1s' in other['msg']
+    code, wrong = run({'run_id': 'B', 'path': path, 'state': 'released'}, capsys)
+    assert code == 0 and not wrong['changed'] and (tmp_path / 'run' / 'model_ops.lock').exists()
+    code, released = run({'run_id': 'A', 'path': path, 'state': 'released'}, capsys)
+    assert code == 0 and released['changed'] and not (tmp_path / 'run' / 'model_ops.lock').exists()
+    code, taken = run({'run_id': 'B', 'path': path}, capsys)
+    assert code == 0 and taken['holder']['run_id'] == 'B'
+
+
+def test_an_expired_lease_is_taken_over(tmp_path, capsys):
+    path = tmp_path / 'model_ops.lock'
+    path.write_text(json.dumps({'run_id': 'dead', 'owner': 'x', 'at': 1, 'expires': time.time() - 1}), encoding='utf-8')
+    code, result = run({'run_id': 'B', 'path': str(path), 'timeout': 0}, capsys)
+    assert code == 0 and result['holder']['run_id'] == 'B'
+
+
+def test_check_mode_takes_nothing(tmp_path, capsys):
+    path = tmp_path / 'model_ops.lock'
+    code, result = run({'run_id': 'A', 'path': str(path), '_ansible_check_mode': True}, capsys)
+    assert code == 0 and result['changed'] and not path.exists()
+
+
+@pytest.mark.parametrize('args,message', [({'run_id': ' '}, 'run_id must not be empty'),
+                                          ({'run_id': 'A', 'lease': 0}, 'lease=0.0 is not allowed')])
+def test_bad_input(tmp_path, capsys, args, message):
+    code, result = run(dict(args, path=str(tmp_path / 'l')), capsys)
+    assert code == 1 and message in result['msg']
