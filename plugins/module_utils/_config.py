@@ -117,11 +117,7 @@ def run_edit(module, keys, value):
     if not HAS_YAML:
         module.fail_json(msg=missing_required_lib('PyYAML'))
     params = module.params
-    if params['lock_timeout'] < 0:
-        module.fail_json(msg='lock_timeout must be 0 or more seconds, got %s' % params['lock_timeout'])
-    bad = sorted(set(params['audit_context'] or {}) & set(AUDIT_FIELDS))
-    if bad:
-        module.fail_json(msg='audit_context may not set %s: those record the change itself' % ', '.join(bad))
+    check_edit_options(module)
     try:
         change = edit_config(params['path'], keys, value, check_mode=module.check_mode,
                              backup=params['backup'], lock_timeout=params['lock_timeout'],
@@ -133,6 +129,16 @@ def run_edit(module, keys, value):
             # The old value was quoted and keeps its quotes: the service must read a string.
             module.warn('%s was quoted in %s, so its new value is the string %r' % (change.key, change.path, change.after))
         module.exit_json(**change.result(diff=module._diff))
+
+
+def check_edit_options(module):
+    """Fail the module on a bad lock_timeout or audit_context (the options every editing module shares)."""
+    params = module.params
+    if params['lock_timeout'] < 0:
+        module.fail_json(msg='lock_timeout must be 0 or more seconds, got %s' % params['lock_timeout'])
+    bad = sorted(set(params['audit_context'] or {}) & set(AUDIT_FIELDS))
+    if bad:
+        module.fail_json(msg='audit_context may not set %s: those record the change itself' % ', '.join(bad))
 
 
 def edit_config(path, keys, value, check_mode=False, backup=False, lock_timeout=30.0, audit_log=None, audit_context=None):

@@ -11,7 +11,6 @@ is never returned, and the diff and the audit line show a fingerprint in its pla
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import time
@@ -19,24 +18,21 @@ import types
 
 from ansible_collections.genesis.model_ops.plugins.module_utils._config import (
     ConfigError, _backup, _locked, _utc_now, _write_atomically, append_audit)
+from ansible_collections.genesis.model_ops.plugins.module_utils._evidence import env_assignment
+from ansible_collections.genesis.model_ops.plugins.module_utils._mistral import fingerprint as _fingerprint
 
 MODE = 0o600
 _NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
 
 
 def fingerprint(value):
-    return hashlib.sha256(value.encode('utf-8')).hexdigest()[:8] if value else None
+    return _fingerprint(value) if value else None
 
 
 def _line_value(line, name):
     """The value a KEY=VALUE line gives name, or None when the line is about something else."""
-    match = re.match(r'^\s*(?:export\s+)?%s\s*=(.*)$' % re.escape(name), line)
-    if not match:
-        return None
-    value = match.group(1).strip()
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in '"\'':
-        value = value[1:-1]
-    return value
+    assignment = env_assignment(line)
+    return assignment[1] if assignment and assignment[0] == name else None
 
 
 def plan(text, name, value):

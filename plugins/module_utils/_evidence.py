@@ -225,19 +225,30 @@ def read_service(pid_file, now):
 
 # --- the env file and its key ---------------------------------------------------------------
 
+def env_assignment(line):
+    """(name, value) of a KEY=VALUE env-file line (as systemd and a shell take it: an export prefix and
+    outer quotes dropped), or None for a comment, a blank or any other line."""
+    line = line.strip()
+    if not line or line.startswith('#'):
+        return None
+    if line.startswith('export '):
+        line = line[len('export '):].lstrip()
+    name, sep, value = line.partition('=')
+    if not sep:
+        return None
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in '"\'':
+        value = value[1:-1]
+    return name.strip(), value
+
+
 def _key_from(text):
-    """The value of the last MISTRAL_API_KEY= line (as systemd and a shell take it), quotes stripped."""
+    """The value of the last MISTRAL_API_KEY= line, quotes stripped."""
     key = None
     for line in text.splitlines():
-        line = line.strip()
-        if line.startswith('export '):
-            line = line[len('export '):].lstrip()
-        name, sep, value = line.partition('=')
-        if sep and name.strip() == KEY_NAME:
-            value = value.strip()
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in '"\'':
-                value = value[1:-1]
-            key = value
+        assignment = env_assignment(line)
+        if assignment and assignment[0] == KEY_NAME:
+            key = assignment[1]
     return key
 
 

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import time
 
+from ansible_collections.genesis.model_ops.plugins.module_utils._evidence import env_assignment
 from ansible_collections.genesis.model_ops.plugins.module_utils._logscan import redact
 
 UNIT_DIR = '/run/systemd/system'
@@ -28,22 +29,9 @@ class ServiceError(Exception):
 
 
 def read_env_file(path):
-    """{name: value} of an env file (KEY=VALUE lines, optional quotes, # comments)."""
-    values = {}
+    """{name: value} of an env file (KEY=VALUE lines, optional quotes and export, # comments)."""
     with open(path, encoding='utf-8') as handle:
-        for line in handle:
-            line = line.strip()
-            if not line or line.startswith('#') or '=' not in line:
-                continue
-            name, value = line.split('=', 1)
-            name = name.strip()
-            if name.startswith('export '):
-                name = name[len('export '):].strip()
-            value = value.strip()
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in '"\'':
-                value = value[1:-1]
-            values[name] = value
-    return values
+        return dict(assignment for assignment in map(env_assignment, handle) if assignment)
 
 
 def read_pid(pid_file):

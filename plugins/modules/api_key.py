@@ -39,15 +39,6 @@ options:
     description: Seconds to wait for another run on the same file to finish before failing.
     type: float
     default: 30
-  audit_log:
-    description:
-      - A file to append one JSON line to when the file changes, with O(audit_context)'s keys and C(at), C(file),
-        C(key) (the variable's name), C(before) and C(after) (the fingerprints, never the keys) and C(backup).
-    type: path
-  audit_context:
-    description: Who and what made the change, recorded in the audit line.
-    type: dict
-    default: {}
 attributes:
   check_mode:
     support: full
@@ -55,7 +46,7 @@ attributes:
   diff_mode:
     support: full
     description: The file before and after, with each value of the variable replaced by its fingerprint.
-extends_documentation_fragment: [genesis.model_ops.attributes]
+extends_documentation_fragment: [genesis.model_ops.attributes, genesis.model_ops.audit]
 seealso:
   - module: genesis.model_ops.mistral_check
   - module: genesis.model_ops.orchestrator_service
@@ -112,7 +103,7 @@ audit:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.genesis.model_ops.plugins.module_utils._config import AUDIT_FIELDS, ConfigError
+from ansible_collections.genesis.model_ops.plugins.module_utils._config import CONFIG_ARGUMENT_SPEC, ConfigError, check_edit_options
 from ansible_collections.genesis.model_ops.plugins.module_utils._envfile import set_value
 
 
@@ -122,19 +113,12 @@ def main():
             value=dict(type='str', required=True, no_log=True),
             name=dict(type='str', default='MISTRAL_API_KEY'),
             path=dict(type='path', default='/etc/genesis/genesis.env'),
-            backup=dict(type='bool', default=False),
-            lock_timeout=dict(type='float', default=30),
-            audit_log=dict(type='path'),
-            audit_context=dict(type='dict', default={}),
+            **dict((name, CONFIG_ARGUMENT_SPEC[name]) for name in ('backup', 'lock_timeout', 'audit_log', 'audit_context'))
         ),
         supports_check_mode=True,
     )
     params = module.params
-    bad = sorted(set(params['audit_context']) & set(AUDIT_FIELDS))
-    if bad:
-        module.fail_json(msg='audit_context may not set %s: those record the change itself' % ', '.join(bad))
-    if params['lock_timeout'] < 0:
-        module.fail_json(msg='lock_timeout must be 0 or more seconds, got %s' % params['lock_timeout'])
+    check_edit_options(module)
     try:
         result = set_value(params['path'], params['name'], params['value'], check_mode=module.check_mode,
                            backup=params['backup'], lock_timeout=params['lock_timeout'],

@@ -46,20 +46,6 @@ options:
       - Seconds to wait for another run on the same file to finish before failing.
     type: float
     default: 30
-  audit_log:
-    description:
-      - A file to append one JSON line to when the file changes (not in check mode, not when nothing changes),
-        under the same lock as the edit. The line holds O(audit_context)'s keys and C(at) (UTC), C(file),
-        C(key), C(before), C(after) and C(backup) (the backup file, or null). RV(audit) returns it.
-      - The playbooks of the collection use C(<app root>/logs/model_ops_audit.jsonl), which
-        M(genesis.model_ops.host_evidence) reads back as recent changes.
-    type: path
-  audit_context:
-    description:
-      - Who and what made the change, recorded in the audit line, for example C(playbook), C(user), C(job).
-      - May not set the keys that record the change itself (C(at), C(file), C(key), C(before), C(after), C(backup)).
-    type: dict
-    default: {}
 attributes:
   check_mode:
     support: full
@@ -75,7 +61,7 @@ attributes:
         block scalar; the token after C(Bearer); and any run of 32 or more letters and digits outside
         an C(ft:) model id.
       - A YAML error names the line and column but does not quote the line.
-extends_documentation_fragment: [genesis.model_ops.attributes]
+extends_documentation_fragment: [genesis.model_ops.attributes, genesis.model_ops.audit]
 seealso:
   - module: genesis.model_ops.finetuned_toggle
 notes:

@@ -115,6 +115,12 @@ def names(lab, *indexes):
     return [lab.hosts[i].name for i in indexes]
 
 
+def assert_others_ok(report, affected):
+    """Every host but the affected ones: ok, in no scenario."""
+    for name in set(report["hosts"]) - set(affected):
+        assert report["hosts"][name]["status"] == "ok" and report["hosts"][name]["scenarios"] == [], name
+
+
 def supporting(report):
     """{code: [supporting finding, ...]}"""
     out = {}
@@ -177,8 +183,7 @@ def test_rate_limit_on_some_hosts_only(clean_lab, diagnose):
     assert item["hosts"] == limited and item["agents"] == dict.fromkeys(limited, AGENTS)
     assert item["command"] == "ansible-playbook remediate_rate_limit.yml --limit %s" % ",".join(limited)
     assert any("last_error 429" in line["detail"] for line in item["evidence"])
-    for name in set(report["hosts"]) - set(limited):
-        assert report["hosts"][name]["status"] == "ok" and report["hosts"][name]["scenarios"] == []
+    assert_others_ok(report, limited)
     # the per-host mode under --check too: the same outline as its real run
     _, checked = diagnose("host", check=True)
     assert outline(checked) == outline(report)
@@ -231,8 +236,7 @@ def test_server_error_slow_and_hang_each_fail_their_host_completely(clean_lab, d
     item = report["scenarios"][0]
     assert item["hosts"] == bad and item["agents"] == dict.fromkeys(bad, AGENTS)
     assert item["command"] == "ansible-playbook remediate_complete_failure.yml --limit %s" % ",".join(bad)
-    for name in set(report["hosts"]) - set(bad):
-        assert report["hosts"][name]["status"] == "ok" and report["hosts"][name]["scenarios"] == []
+    assert_others_ok(report, bad)
 
 
 def test_complete_failure_everywhere(clean_lab, diagnose):

@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import pytest
@@ -20,6 +19,7 @@ import pytest
 from ansible_collections.genesis.model_ops.plugins.module_utils._evidence import (
     collect, derived_paths, read_audit, read_config, read_key, read_service, recent_changes)
 from ansible_collections.genesis.model_ops.plugins.module_utils._health import HealthProbe
+from ansible_collections.genesis.model_ops.tests.unit.helpers import http_server
 
 FIXTURE = os.path.join(os.path.dirname(__file__), 'fixtures', 'production.yaml')
 KEY = 'Zq3xK9mP2vL8nR4tW6yB1cD5fH7jA0sE'
@@ -346,11 +346,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def health_server():
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield 'http://127.0.0.1:%d' % server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with http_server(Handler) as url:
+        yield url
 
 
 def test_collect_everything(app_root, tmp_path, health_server, monkeypatch):

@@ -6,14 +6,13 @@
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.genesis.model_ops.plugins.modules import finetuned_toggle
+from ansible_collections.genesis.model_ops.tests.unit.helpers import run_module as run_main
 
 FIXTURE = os.path.join(os.path.dirname(__file__), '..', 'module_utils', 'fixtures', 'production.yaml')
 
@@ -29,10 +28,7 @@ def config(tmp_path):
 def run(capsys):
     """Run the module with args; return (exit code, parsed JSON result)."""
     def run_module(args, check=False, diff=False):
-        args = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
-        with patch_module_args(args), pytest.raises(SystemExit) as exc:
-            finetuned_toggle.main()
-        return exc.value.code, json.loads(capsys.readouterr().out)
+        return run_main(finetuned_toggle.main, dict(args, _ansible_check_mode=check, _ansible_diff=diff), capsys)[:2]
     return run_module
 
 

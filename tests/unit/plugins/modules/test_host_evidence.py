@@ -10,13 +10,12 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.genesis.model_ops.plugins.modules import host_evidence
+from ansible_collections.genesis.model_ops.tests.unit.helpers import run_module, http_server
 
 FIXTURE = os.path.join(os.path.dirname(__file__), '..', 'module_utils', 'fixtures', 'production.yaml')
 # Short enough that no redaction rule would catch it: only no_log_values can.
@@ -40,11 +39,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope='module')
 def base():
-    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield 'http://127.0.0.1:%d' % httpd.server_address[1]
-    httpd.shutdown()
-    httpd.server_close()
+    with http_server(Handler) as url:
+        yield url
 
 
 @pytest.fixture
@@ -69,11 +65,7 @@ def host(tmp_path):
 
 
 def run(args, capsys):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exit_info:
-            host_evidence.main()
-    out = capsys.readouterr().out
-    return exit_info.value.code, json.loads(out), out
+    return run_module(host_evidence.main, args, capsys)
 
 
 @pytest.mark.parametrize('check_mode', [False, True])

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.genesis.model_ops.plugins.modules import log_scan
+from ansible_collections.genesis.model_ops.tests.unit.helpers import run_module
 
 KEY = 'Zq3xK9mP2vL8nR4tW6yB1cD5fH7jA0sE'
 LINES = (
@@ -22,10 +22,7 @@ LINES = (
 
 
 def run(args, capsys):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exit_info:
-            log_scan.main()
-    return exit_info.value.code, json.loads(capsys.readouterr().out)
+    return run_module(log_scan.main, args, capsys)[:2]
 
 
 @pytest.mark.parametrize('check_mode', [False, True])

@@ -7,13 +7,12 @@ from __future__ import annotations
 import http.server
 import json
 import socket
-import threading
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.genesis.model_ops.plugins.module_utils import _jmespath_lite
 from ansible_collections.genesis.model_ops.plugins.modules import model_health
+from ansible_collections.genesis.model_ops.tests.unit.helpers import run_module, http_server
 
 AGENT = {'status': 'ok', 'model': 'open-mistral-7b', 'finetuned_model': None, 'baseline_model': 'open-mistral-7b',
          'requests': 10, 'errors': 0, 'fallbacks': 0, 'error_rate': 0.0, 'fallback_rate': 0.0, 'last_error': None}
@@ -40,11 +39,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope='module')
 def base():
-    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield 'http://127.0.0.1:%d' % httpd.server_address[1]
-    httpd.shutdown()
-    httpd.server_close()
+    with http_server(Handler) as url:
+        yield url
 
 
 @pytest.fixture
@@ -56,10 +52,7 @@ def refused():
 
 
 def run(args, capsys):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exit_info:
-            model_health.main()
-    return exit_info.value.code, json.loads(capsys.readouterr().out)
+    return run_module(model_health.main, args, capsys)[:2]
 
 
 @pytest.mark.parametrize('check_mode', [False, True])

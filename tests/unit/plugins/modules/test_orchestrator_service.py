@@ -4,19 +4,15 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.genesis.model_ops.plugins.modules import orchestrator_service
+from ansible_collections.genesis.model_ops.tests.unit.helpers import run_module
 
 
 def run(args, capsys):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exit_info:
-            orchestrator_service.main()
-    return exit_info.value.code, json.loads(capsys.readouterr().out)
+    return run_module(orchestrator_service.main, args, capsys)[:2]
 
 
 @pytest.mark.parametrize('args,message', [

@@ -7,13 +7,12 @@ from __future__ import annotations
 import http.server
 import json
 import socket
-import threading
 import urllib.parse
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.genesis.model_ops.plugins.modules import prometheus_query
+from ansible_collections.genesis.model_ops.tests.unit.helpers import run_module, http_server
 
 ANSWER = {'status': 'success', 'data': {'resultType': 'vector', 'result': [
     {'metric': {'instance': 'genesis-001', 'agent': 'qa_agent'}, 'value': [1761912180.0, '0.5']}]}}
@@ -37,18 +36,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope='module')
 def base():
-    httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield 'http://127.0.0.1:%d' % httpd.server_address[1]
-    httpd.shutdown()
-    httpd.server_close()
+    with http_server(Handler) as url:
+        yield url
 
 
 def run(args, capsys):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exit_info:
-            prometheus_query.main()
-    return exit_info.value.code, json.loads(capsys.readouterr().out)
+    return run_module(prometheus_query.main, args, capsys)[:2]
 
 
 @pytest.mark.parametrize('check_mode', [False, True])

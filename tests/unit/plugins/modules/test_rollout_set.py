@@ -5,14 +5,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.genesis.model_ops.plugins.modules import rollout_set
+from ansible_collections.genesis.model_ops.tests.unit.helpers import run_module as run_main
 
 FIXTURE = os.path.join(os.path.dirname(__file__), '..', 'module_utils', 'fixtures', 'production.yaml')
 
@@ -28,10 +27,7 @@ def config(tmp_path):
 def run(capsys):
     """Run the module with args; return (exit code, parsed JSON result)."""
     def run_module(args, check=False, diff=False):
-        args = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
-        with patch_module_args(args), pytest.raises(SystemExit) as exc:
-            rollout_set.main()
-        return exc.value.code, json.loads(capsys.readouterr().out)
+        return run_main(rollout_set.main, dict(args, _ansible_check_mode=check, _ansible_diff=diff), capsys)[:2]
     return run_module
 
 

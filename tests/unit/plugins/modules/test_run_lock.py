@@ -8,16 +8,13 @@ import json
 import time
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.genesis.model_ops.plugins.modules import run_lock
+from ansible_collections.genesis.model_ops.tests.unit.helpers import run_module
 
 
 def run(args, capsys):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exit_info:
-            run_lock.main()
-    return exit_info.value.code, json.loads(capsys.readouterr().out)
+    return run_module(run_lock.main, args, capsys)[:2]
 
 
 def test_take_renew_refuse_release(tmp_path, capsys):
