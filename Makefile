@@ -33,12 +33,15 @@ $(LINK):
 	mkdir -p $(dir $(LINK))
 	ln -sfn ../../.. $(LINK)
 
-# Prometheus (the lab's metrics), sshd (`lab up --ssh`) and shellcheck (a sanity test) come
-# from Debian's packages.
+# Prometheus and promtool (the lab's metrics, the alert rules' tests), Alertmanager and Java (the
+# alert-driven test: ansible-rulebook runs on Java 17), sshd (`lab up --ssh`) and shellcheck (a sanity
+# test) come from Debian's packages.
 system-packages:
 	@missing=""; command -v prometheus >/dev/null || missing="$$missing prometheus"; \
 	 test -x /usr/sbin/sshd || missing="$$missing openssh-server"; \
 	 command -v shellcheck >/dev/null || missing="$$missing shellcheck"; \
+	 command -v prometheus-alertmanager >/dev/null || missing="$$missing prometheus-alertmanager"; \
+	 command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
 	 if [ -n "$$missing" ]; then \
 	   if [ "$$(id -u)" = 0 ]; then \
 	     echo "installing Debian packages:$$missing"; \
@@ -65,6 +68,8 @@ demo: setup
 lint: setup
 	$(BIN)/ansible-lint
 	$(BIN)/antsibull-changelog lint
+	promtool check rules extensions/prometheus/rules/*.yml
+	promtool test rules extensions/prometheus/tests/*.yml
 
 sanity: setup
 	tests/sanity/run.sh
@@ -73,7 +78,7 @@ unit: setup
 	$(PY) -m pytest tests/unit -q
 
 integration: setup
-	$(PY) -m pytest tests/lab tests/integration -q -p no:cacheprovider
+	$(PY) -m pytest tests/lab tests/integration -q -p no:cacheprovider -n 2 --dist loadfile
 
 test: lint sanity unit integration
 

@@ -137,7 +137,7 @@ def parser():
     top = argparse.ArgumentParser(prog="python -m lab", description="The Genesis lab: simulated Genesis hosts "
                                   "in front of a Mistral API simulator, with faults on demand.")
     sub = top.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="start the simulator and N hosts, write inventories/lab/hosts.yml")
+    up = sub.add_parser("up", help="start the simulator and N hosts, write inventories/lab/hosts.yml (lab N: inventories/lab-N/)")
     up.add_argument("--hosts", type=int, default=3, help="number of hosts (1..253, default 3)")
     up.add_argument("--ssh", action="store_true", help="also start sshd on every host address, port 2222")
     up.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus even if installed")

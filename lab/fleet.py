@@ -17,10 +17,7 @@ from lab.catalog import LAB_AGENTS
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-INVENTORY_DIR = REPO / "inventories" / "lab"
-MISTRAL_PORT = 8600
 HOST_PORT = 8080
-PROMETHEUS = "127.0.0.1:9090"
 SSH_PORT = 2222
 MAX_HOSTS = 253
 
@@ -30,7 +27,15 @@ def host_name(index):
 
 
 def host_address(index):
-    return f"127.0.0.{index + 1}"
+    return f"127.{paths.net()}.0.{index + 1}"
+
+
+def mistral_port():
+    return 8600 + paths.net()
+
+
+def prometheus_address():
+    return f"127.0.0.1:{9090 + paths.net()}"
 
 
 class Host:
@@ -162,7 +167,7 @@ class Fleet:
 
     @property
     def mistral_url(self):
-        return f"http://127.0.0.1:{self.meta.get('mistral_port', MISTRAL_PORT)}"
+        return f"http://127.0.0.1:{self.meta.get('mistral_port', mistral_port())}"
 
     def hosts(self):
         return [Host(self.state, i) for i in range(1, int(self.meta.get("hosts", 0)) + 1)]
@@ -193,10 +198,10 @@ class Fleet:
         started = time.monotonic()
         self.state.mkdir(parents=True, exist_ok=True)
         keys = paths.make_keys(self.state)
-        self.meta_file.write_text(json.dumps({"hosts": count, "mistral_port": MISTRAL_PORT, "ssh": ssh,
+        self.meta_file.write_text(json.dumps({"hosts": count, "mistral_port": mistral_port(), "ssh": ssh,
                                               "prometheus": None}), encoding="utf-8")
         self._start_daemon("mistral", [sys.executable, "-m", "lab.mistral", "--host", "127.0.0.1",
-                                       "--port", str(MISTRAL_PORT), "--state-dir", str(self.state)])
+                                       "--port", str(mistral_port()), "--state-dir", str(self.state)])
         _wait_for(lambda: http_json(self.mistral_url + "/_lab/faults", timeout=1)[0] == 200, 20, "the Mistral simulator")
         settings = {"server_url": self.mistral_url, "interval_s": interval_s, "window_s": window_s, "timeout_s": timeout_s}
         hosts = self.hosts()
@@ -218,7 +223,7 @@ class Fleet:
             f"health window {window_s}s); Mistral simulator {self.mistral_url}"
             + (f"; Prometheus http://{meta['prometheus']}" if meta.get("prometheus") else "")
             + (f"; sshd on port {SSH_PORT}" if ssh else ""))
-        log(f"lab: inventory {INVENTORY_DIR.relative_to(REPO)}/hosts.yml")
+        log(f"lab: inventory {paths.inventory_dir().relative_to(REPO)}/hosts.yml")
 
     def down(self, log=print):
         stopped = len(stop_all(self.hosts() or [Host(self.state, i) for i in range(1, MAX_HOSTS + 1)]))
@@ -226,7 +231,7 @@ class Fleet:
             self._stop_daemon(name)
         if self.state.exists():
             shutil.rmtree(self.state, ignore_errors=True)
-        for generated in (INVENTORY_DIR / "hosts.yml", INVENTORY_DIR / "group_vars" / "genesis" / "lab.yml"):
+        for generated in (paths.inventory_dir() / "hosts.yml", paths.inventory_dir() / "group_vars" / "genesis" / "lab.yml"):
             generated.unlink(missing_ok=True)
         log(f"lab: down ({stopped} host process(es) stopped)")
 
@@ -260,10 +265,10 @@ class Fleet:
             "scrape_configs:\n  - job_name: genesis\n    file_sd_configs:\n"
             f"      - files: ['{folder / 'targets.json'}']\n", encoding="utf-8")
         self._start_daemon("prometheus", ["prometheus", f"--config.file={folder / 'prometheus.yml'}",
-                                          f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address={PROMETHEUS}",
+                                          f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address={prometheus_address()}",
                                           "--storage.tsdb.retention.time=1d"], cwd=folder)
-        _wait_for(lambda: http_json(f"http://{PROMETHEUS}/-/ready", timeout=1)[0] == 200, 30, "Prometheus")
-        return PROMETHEUS
+        _wait_for(lambda: http_json(f"http://{prometheus_address()}/-/ready", timeout=1)[0] == 200, 30, "Prometheus")
+        return prometheus_address()
 
     def _start_sshd(self, hosts):
         folder = self.state / "ssh"
@@ -285,7 +290,7 @@ class Fleet:
 
     # -- inventory ----------------------------------------------------------------------
     def write_inventory(self):
-        """inventories/lab/hosts.yml: the group `genesis` with every host's contract variables."""
+        """inventories/lab/hosts.yml (lab N: inventories/lab-N/): the group `genesis` with every host's contract variables."""
         meta, hosts = self.meta, self.hosts()
         lines = ["# Written by `python -m lab up`; rewritten at every `lab up`, removed by `lab down`.",
                  "all:", "  children:", "    genesis:", "      hosts:"]
@@ -309,8 +314,8 @@ class Fleet:
                   "        # The lab's fleet key, read from the lab's secrets file; never printed.",
                   "        mistral_api_key: \"{{ (lookup('ansible.builtin.file', '"
                   + str(paths.keys_file(self.state)) + "') | from_json).fleet }}\""]
-        INVENTORY_DIR.mkdir(parents=True, exist_ok=True)
-        (INVENTORY_DIR / "hosts.yml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        paths.inventory_dir().mkdir(parents=True, exist_ok=True)
+        (paths.inventory_dir() / "hosts.yml").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     # -- faults and status --------------------------------------------------------------
     def restart(self, hosts):

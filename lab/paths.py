@@ -11,9 +11,27 @@ KEY_ALPHABET = string.ascii_letters + string.digits
 KEY_LENGTH = 32
 
 
+MAX_NET = 99
+
+
+def net():
+    """Which lab on this machine: ``$GENESIS_LAB_NET``, 0 (the default) to 99. Lab N has its own host
+    addresses (127.N.0.x), ports (Mistral 8600+N, Prometheus 9090+N), state folder and inventory, so
+    several labs can run side by side (the test suite runs one per worker)."""
+    value = os.environ.get("GENESIS_LAB_NET") or "0"
+    if not value.isdigit() or int(value) > MAX_NET:
+        raise ValueError(f"GENESIS_LAB_NET={value!r} is not allowed: give a number from 0 to {MAX_NET}")
+    return int(value)
+
+
 def state_dir():
-    """The lab's state folder: ``$GENESIS_LAB_DIR``, else ``.lab`` at the root of the clone."""
-    return Path(os.environ.get("GENESIS_LAB_DIR") or REPO / ".lab")
+    """The lab's state folder: ``$GENESIS_LAB_DIR``, else ``.lab`` (lab N > 0: ``.lab-N``) at the root of the clone."""
+    return Path(os.environ.get("GENESIS_LAB_DIR") or REPO / (".lab" if net() == 0 else f".lab-{net()}"))
+
+
+def inventory_dir():
+    """Where `lab up` writes the inventory: ``inventories/lab`` (lab N > 0: ``inventories/lab-N``)."""
+    return REPO / "inventories" / ("lab" if net() == 0 else f"lab-{net()}")
 
 
 def keys_file(state):

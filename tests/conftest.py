@@ -22,6 +22,25 @@ if ROOT not in sys.path:
 LAB_HOSTS = 8
 
 
+def _lab_net():
+    """One lab per pytest-xdist worker (gw0 -> lab 1, gw1 -> lab 2, ...), each on its own addresses and
+    ports; without workers, $GENESIS_LAB_NET (default 0, the lab `make demo` uses)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker[2:].isdigit():
+        return str(int(worker[2:]) + 1)
+    return os.environ.get("GENESIS_LAB_NET") or "0"
+
+
+# set before anything imports the lab: `python -m lab` subprocesses inherit it
+os.environ["GENESIS_LAB_NET"] = _lab_net()
+
+
+def lab_inventory():
+    """The inventory `lab up` wrote for this session's lab."""
+    from lab import paths  # pylint: disable=import-outside-toplevel
+    return str(paths.inventory_dir() / "hosts.yml")
+
+
 def lab_cli(*args, check=True):
     """Run `python -m lab ...` from the clone; returns the completed process."""
     proc = subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -62,7 +81,7 @@ class Lab:
         self.fleet = Fleet()
         self.hosts = self.fleet.hosts()
         assert len(self.hosts) == hosts
-        self.inventory = os.path.join(ROOT, "inventories", "lab", "hosts.yml")
+        self.inventory = lab_inventory()
 
     @staticmethod
     def cli(*args, check=True):
@@ -81,7 +100,8 @@ class Lab:
 def lab():
     """One lab for the whole test session. The lab's addresses are fixed, so a session holds a lock
     for as long as it uses the lab: a second test session waits for it instead of taking its lab over."""
-    with open(os.path.join(tempfile.gettempdir(), "genesis-lab.lock"), "w", encoding="utf-8") as lock:
+    lock_name = "genesis-lab-%s.lock" % os.environ["GENESIS_LAB_NET"]
+    with open(os.path.join(tempfile.gettempdir(), lock_name), "w", encoding="utf-8") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         # a request per agent every second and a 10 s health window: a fault shows, and a cleared one
         # leaves, twice as fast as with the lab's defaults (40 requests/s in all, well within 2 cores)

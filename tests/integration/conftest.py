@@ -8,7 +8,7 @@ import tempfile
 import ansible_runner
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, lab_inventory
 
 TARGETS = os.path.join(ROOT, "tests", "integration", "targets")
 
@@ -56,7 +56,7 @@ def run_playbook(playbook, extravars=None, check=False, diff=False, limit=None, 
         env.update(envvars or {})
         runner = ansible_runner.run(
             private_data_dir=private, playbook=path, project_dir=os.path.dirname(path),
-            inventory=inventory or os.path.join(ROOT, "inventories", "lab", "hosts.yml"),
+            inventory=inventory or lab_inventory(),
             extravars=extravars or {}, cmdline=" ".join(cmdline) or None, limit=limit, verbosity=verbosity,
             envvars=env, quiet=True, json_mode=False)
         return PlayResult(runner, runner.stdout.read())

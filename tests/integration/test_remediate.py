@@ -83,8 +83,25 @@ def test_model_unavailable_puts_only_that_agent_on_its_baseline(fleet, play, tmp
     command = report["scenarios"][0]["command"]
     assert command == "ansible-playbook remediate_model_unavailable.yml"
 
-    result = run_command(play, command, extravars={"model_ops_serial": "50%"})  # two waves of 4
-    assert result.rc == 0, result.stdout
+    # --check --diff: the exact change (qa_agent's use_finetuned) on every host; files and pids untouched
+    before = snapshot(lab)
+    checked = run_command(play, command, check=True, diff=True)
+    assert checked.rc == 0, checked.stdout
+    shown = shown_diff_lines(checked.stdout)
+    per_agent = "# optional per-agent override, default true"  # qa_agent's own switch, its comment kept
+    assert sorted(set((sign, " ".join(line.split())) for sign, line in shown)) == [
+        ("+", "use_finetuned: false " + per_agent), ("-", "use_finetuned: true " + per_agent)], shown
+    assert len(shown) == 2 * len(lab.hosts), shown
+    assert snapshot(lab) == before
+
+    result = run_command(play, command, extravars={"model_ops_serial": "50%", "model_ops_report_dir": str(tmp_path / "run")})
+    assert result.rc == 0, result.stdout  # two waves of 4
+    # one run report for the whole run, both waves: each host's change and restart
+    with open(tmp_path / "run" / "remediation-latest.json", encoding="utf-8") as handle:
+        run_report = json.load(handle)
+    assert sorted(r["host"] for r in run_report["records"]) == [h.name for h in lab.hosts]
+    assert all(r["restart"]["restarted"] and r["changes"][0]["key"] == "models.agents.qa_agent.use_finetuned"
+               for r in run_report["records"]), run_report["records"]
     for host in lab.hosts:
         agents = models(host)["agents"]
         assert agents["qa_agent"]["use_finetuned"] is False
@@ -120,6 +137,15 @@ def test_a_host_down_comes_back_on_its_baselines(fleet, play, tmp_path):  # noqa
     command = report["scenarios"][0]["command"]
     assert command == "ansible-playbook remediate_complete_failure.yml --limit %s" % down.name
     before = snapshot(lab)
+    # --check --diff: the global switch on that host only; it is neither started nor changed
+    checked = run_command(play, command, check=True, diff=True)
+    assert checked.rc == 0, checked.stdout
+    shown = shown_diff_lines(checked.stdout)
+    switch = "# global switch: false puts every agent on its baseline"
+    assert [(sign, " ".join(line.split())) for sign, line in shown] == [
+        ("-", "use_finetuned: true " + switch), ("+", "use_finetuned: false " + switch)], shown
+    assert snapshot(lab) == before and down.pid() is None
+
     result = run_command(play, command)
     assert result.rc == 0, result.stdout
     assert models(down)["use_finetuned"] is False and down.pid()

@@ -251,7 +251,7 @@ def test_prometheus_answers_the_runbook_query(clean_lab):
 
     def rate():
         query = urllib.parse.quote('sum by (instance, agent) (rate(model_errors_total{code="502"}[5m]))')
-        code, body = get_json(f"http://127.0.0.1:9090/api/v1/query?query={query}")
+        code, body = get_json(f"http://{lab.fleet.meta['prometheus']}/api/v1/query?query={query}")
         results = body["data"]["result"] if code == 200 else []
         seen = sorted((r["metric"]["instance"], r["metric"]["agent"], float(r["value"][1])) for r in results)
         # rate() needs two scrapes of a series: the agents' first 502s come in over a few seconds

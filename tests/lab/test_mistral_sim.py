@@ -85,7 +85,17 @@ def test_state_dir_follows_genesis_lab_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("GENESIS_LAB_DIR", str(tmp_path))
     assert paths.state_dir() == tmp_path
     monkeypatch.setenv("GENESIS_LAB_DIR", "")
+    monkeypatch.setenv("GENESIS_LAB_NET", "0")
     assert str(paths.state_dir()) == os.path.join(REPO, ".lab")
+    assert str(paths.inventory_dir()) == os.path.join(REPO, "inventories", "lab")
+    # lab N: its own state folder and inventory (and addresses, ports)
+    monkeypatch.setenv("GENESIS_LAB_NET", "7")
+    assert str(paths.state_dir()) == os.path.join(REPO, ".lab-7")
+    assert str(paths.inventory_dir()) == os.path.join(REPO, "inventories", "lab-7")
+    for bad in ("100", "-1", "x"):
+        monkeypatch.setenv("GENESIS_LAB_NET", bad)
+        with pytest.raises(ValueError, match="GENESIS_LAB_NET=%r is not allowed: give a number from 0 to 99" % bad):
+            paths.state_dir()
 
 
 # the catalog
