@@ -13,7 +13,7 @@ LINK := .collections/ansible_collections/genesis/model_ops
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup system-packages demo test lint sanity unit integration lab-up lab-down lab-status build clean
+.PHONY: help setup system-packages demo test static lint sanity unit integration lab-up lab-down lab-status build clean
 
 help:
 	@echo "make demo          set everything up, start a $(HOSTS)-host lab, run the main job on it"
@@ -80,7 +80,12 @@ unit: setup
 integration: setup
 	$(PY) -m pytest tests/lab tests/integration -q -p no:cacheprovider -n 2 --dist loadfile
 
-test: lint sanity unit integration
+# The lab-free checks run beside the integration tests, which wait on the lab much of the time;
+# each target's output is printed whole when it ends.
+test: setup
+	@$(MAKE) --no-print-directory -j2 --output-sync=target integration static
+
+static: lint sanity unit
 
 build: setup
 	$(BIN)/ansible-galaxy collection build --force

@@ -85,7 +85,7 @@ def test_rollback_to_zero_percent_on_five_hosts(fleet, play):
     before = snapshot(lab)
 
     # --check --diff: the exact diff on each of the five hosts, and nothing touched
-    checked = play({"pct": 0, "target": FIVE}, check=True, diff=True)
+    checked = play({"pct": 0, "target": FIVE, "model_ops_serial": 5}, check=True, diff=True)  # one wave: quicker
     assert checked.rc == 0, checked.stdout
     shown = shown_diff_lines(checked.stdout)
     old, new = ROLLOUT_LINE.rstrip("\n"), ROLLOUT_LINE.replace(": 100 ", ": 0 ").rstrip("\n")
@@ -119,7 +119,7 @@ def test_rollback_to_zero_percent_on_five_hosts(fleet, play):
     assert all(r["old_pid"] == before[h][1] and r["pid"] == after[h][1] for h, r in restarted.items())
 
     # again: nothing to change, nothing restarted
-    again = play({"pct": 0, "target": FIVE})
+    again = play({"pct": 0, "target": FIVE, "model_ops_serial": 5})  # one wave: quicker
     assert again.rc == 0, again.stdout
     assert stats(again, "changed") == {}
     assert snapshot(lab) == after
