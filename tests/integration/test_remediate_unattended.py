@@ -70,10 +70,10 @@ def test_rate_limit_is_remediated_on_its_own_with_a_run_report(fleet, play, tmp_
         assert restart["restarted"] and restart["old_pid"] == before[host.name][1] and restart["pid"] == host.pid()
         assert restart["status_before"] == "degraded" and restart["status_after"] in ("ok", "degraded")
         assert restart["agents_before"] and set(restart["agents_before"]) == set(restart["agents_after"])
-        assert 0 < restart["seconds_to_healthy"] < 120
+        assert 0 < restart["seconds_to_healthy"] < record["seconds_from_run_start"] < 300
         assert not record["failed"]
     markdown = (tmp_path / "run" / "remediation-latest.md").read_text(encoding="utf-8")
-    assert "**Outcome: remediated.**" in markdown
+    assert "**Outcome: remediated.**" in markdown and report["started_at"] < report["generated_at"]
     assert "| %s | remediate_rate_limit.yml | models.rollout_percentage: 100 -> 0 |" % limited[0].name in markdown
 
 
