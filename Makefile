@@ -78,7 +78,7 @@ unit: setup
 	$(PY) -m pytest tests/unit -q
 
 integration: setup
-	$(PY) -m pytest tests/lab tests/integration -q -p no:cacheprovider -n 2 --dist loadfile
+	$(PY) -m pytest tests/lab tests/integration -q -p no:cacheprovider -n 2 --dist worksteal
 
 # The lab-free checks run beside the integration tests, which wait on the lab much of the time;
 # each target's output is printed whole when it ends.
