@@ -34,15 +34,18 @@ def fleet_key(lab):
     return key
 
 
-def shows(lab, expected):
-    """wait_until predicate: {host name: service status, or a tuple of them} on the hosts' own /health."""
+def shows(lab, expected, every_agent=False):
+    """wait_until predicate: {host name: service status, or a tuple of them} on the hosts' own /health;
+    every_agent: each agent of the host in that status too (a host is down as soon as one agent is)."""
     by_name = {h.name: h for h in lab.hosts}
 
     def check():
         pending = {}
         for name, status in expected.items():
-            seen = lab.health(by_name[name])[1].get("status")
-            if seen not in (status if isinstance(status, tuple) else (status,)):
+            body = lab.health(by_name[name])[1]
+            wanted = status if isinstance(status, tuple) else (status,)
+            seen = [body.get("status")] + ([a.get("status") for a in (body.get("agents") or {}).values()] if every_agent else [])
+            if any(item not in wanted for item in seen):
                 pending[name] = seen
         return not pending or pending
     return check
@@ -230,7 +233,8 @@ def test_server_error_slow_and_hang_each_fail_their_host_completely(clean_lab, d
     bad = names(lab, 3, 4, 5)
     for host, fault in zip(bad, (["server_error", "--status", "503"], ["slow", "--delay", "5"], ["hang"])):
         lab.cli("fault", *fault, "--hosts", host)
-    wait_until(shows(lab, dict.fromkeys(bad, "down")), SHOW_S, what="every model failing on those hosts")
+    # complete failure is every agent down, not only the host (down with its first agent down)
+    wait_until(shows(lab, dict.fromkeys(bad, "down"), every_agent=True), SHOW_S, what="every model failing on those hosts")
     report = diagnose_both(diagnose)
     assert [s["scenario"] for s in report["scenarios"]] == ["complete_failure"]
     item = report["scenarios"][0]
@@ -243,7 +247,7 @@ def test_complete_failure_everywhere(clean_lab, diagnose):
     lab = clean_lab
     lab.cli("fault", "complete_failure")
     every = [h.name for h in lab.hosts]
-    wait_until(shows(lab, dict.fromkeys(every, "down")), SHOW_S, what="every host down")
+    wait_until(shows(lab, dict.fromkeys(every, "down"), every_agent=True), SHOW_S, what="every host down")
     report = diagnose_both(diagnose, agents=False, extravars={"fail_on": "unhealthy"}, expect_rc=2)
     assert [s["scenario"] for s in report["scenarios"]] == ["complete_failure"]
     item = report["scenarios"][0]
