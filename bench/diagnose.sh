@@ -12,7 +12,9 @@ py=.venv/bin/python
 export ANSIBLE_CONFIG="$root/ansible.cfg" PATH="$root/.venv/bin:$PATH"
 reports=$(mktemp -d)
 trap 'rm -rf "$reports"' EXIT
-exec 9>/tmp/genesis-lab.lock
+# the default lab (.lab/, inventories/lab/), under the lock its test sessions take
+export GENESIS_LAB_NET=0
+exec 9>/tmp/genesis-lab-0.lock
 flock 9
 
 calc() { $py -c "print($1)"; }

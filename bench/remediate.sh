@@ -14,7 +14,9 @@ export ANSIBLE_CONFIG="$root/ansible.cfg" PATH="$root/.venv/bin:$PATH"
 n=${N:-10}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-exec 9>/tmp/genesis-lab.lock
+# the default lab (.lab/, inventories/lab/), under the lock its test sessions take
+export GENESIS_LAB_NET=0
+exec 9>/tmp/genesis-lab-0.lock
 flock 9
 
 now() { date +%s.%N; }
