@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Times diagnose.yml (per-host and controller probing) against a naive transcription of the
-# runbook (bench/naive_diagnose.yml) on lab fleets of N hosts, in the same run, and prints
-# wall time, the naive/ours ratio, and the Mistral API calls and tokens each made.
+# runbook (bench/.playbooks/naive_diagnose.yml: a dot-folder, which AWX's project scan skips) on lab
+# fleets of N hosts, in the same run, and prints wall time, the naive/ours ratio, and the Mistral API
+# calls and tokens each made.
 #   bench/diagnose.sh            # N = 1 10 50 100
 #   NS="1 10" bench/diagnose.sh
 # Uses the lab (it replaces a running one) under the lab lock the tests use.
@@ -48,7 +49,7 @@ for n in ${NS:-1 10 50 100}; do
   sleep 5
   read -r t_host c_host k_host < <(run host diagnose.yml -e model_ops_probe=host -e model_ops_report_dir="$reports")
   read -r t_ctl c_ctl k_ctl < <(run controller diagnose.yml -e model_ops_probe=controller -e model_ops_report_dir="$reports")
-  read -r t_naive c_naive _ < <(run naive bench/naive_diagnose.yml)
+  read -r t_naive c_naive _ < <(run naive bench/.playbooks/naive_diagnose.yml)
   printf '| %s | %.1f s | %.1f s | %.1f s | %.1fx | %.1fx | %s, %s, %s | %s, %s, 0 |\n' "$n" "$t_host" "$t_ctl" "$t_naive" \
     "$(calc "$t_naive / $t_ctl")" "$(calc "$t_naive / $t_host")" "$c_host" "$c_ctl" "$c_naive" "$k_host" "$k_ctl"
 done

@@ -10,7 +10,8 @@ import pytest
 
 from tests.conftest import ROOT, lab_inventory
 
-TARGETS = os.path.join(ROOT, "tests", "integration", "targets")
+# The playbooks the tests run: in a dot-folder, which AWX's project scan skips (they are no job template's)
+TARGETS = os.path.join(ROOT, "tests", "integration", ".targets")
 
 
 class PlayResult:
@@ -40,7 +41,7 @@ class PlayResult:
 
 def run_playbook(playbook, extravars=None, check=False, diff=False, limit=None, verbosity=0, envvars=None,
                  inventory=None):
-    """Run ``playbook`` (a path under tests/integration/targets, or absolute) with the clone's ansible.cfg."""
+    """Run ``playbook`` (a path under tests/integration/.targets, or absolute) with the clone's ansible.cfg."""
     path = playbook if os.path.isabs(playbook) else os.path.join(TARGETS, playbook)
     private = tempfile.mkdtemp(prefix="genesis-runner-")
     cmdline = []

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-TARGET = ROOT / 'tests' / 'integration' / 'targets' / 'mistral_check'
+TARGET = ROOT / 'tests' / 'integration' / '.targets' / 'mistral_check'
 BIN = Path(sys.executable).parent
 PYTHON = BIN / 'python'
 

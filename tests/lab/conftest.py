@@ -15,7 +15,7 @@ from lab import paths
 from lab.mistral import MistralSimulator
 
 SDK_TIMEOUT_MS = 5000
-OPENAPI = Path(__file__).resolve().parent / "data" / "mistral-openapi.yaml"
+OPENAPI = Path(__file__).resolve().parent / "data" / ".vendor" / "mistral-openapi.yaml"
 
 
 @pytest.fixture(scope="module")
