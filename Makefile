@@ -13,7 +13,7 @@ LINK := .collections/ansible_collections/genesis/model_ops
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup system-packages demo test static lint sanity unit integration lab-up lab-down lab-status build clean
+.PHONY: help setup system-packages demo test static lint sanity unit integration lab-up lab-down lab-status build ee-context ee clean
 
 help:
 	@echo "make demo          set everything up, start a $(HOSTS)-host lab, run the main job on it"
@@ -90,5 +90,27 @@ static: lint sanity unit
 build: setup
 	$(BIN)/ansible-galaxy collection build --force
 
+# The execution environment (execution-environment.yml). The collection's version is galaxy.yml's alone:
+# ee-context builds the tarball into dist/ and writes dist/requirements.yml naming it, then context/.
+VERSION = $(shell $(PY) -c 'import yaml; print(yaml.safe_load(open("galaxy.yml"))["version"])')
+TARBALL = genesis-model_ops-$(VERSION).tar.gz
+# The base image and package manager (build arguments; empty: execution-environment.yml's, CentOS Stream 9
+# and dnf as awx-ee). AAP's ee-minimal: EE_BASE_IMAGE=registry.redhat.io/ansible-automation-platform-25/ee-minimal-rhel9:latest EE_PKGMGR=/usr/bin/microdnf
+EE_BASE_IMAGE ?=
+EE_PKGMGR ?=
+EE_ENGINE ?= podman
+EE_TAG ?= genesis-model_ops-ee:$(VERSION)
+
+ee-context: setup
+	rm -rf dist context
+	$(BIN)/ansible-galaxy collection build --output-path dist .
+	@test -f dist/$(TARBALL) || { echo "ee-context: dist/$(TARBALL) was not built (galaxy.yml's version: '$(VERSION)')" >&2; exit 1; }
+	printf 'collections:\n  - name: /build/collections/%s\n    type: file\n' $(TARBALL) > dist/requirements.yml
+	$(BIN)/ansible-builder create -f execution-environment.yml --context context --output-filename Containerfile
+
+ee: ee-context
+	$(EE_ENGINE) build -f context/Containerfile -t $(EE_TAG) \
+	  $(if $(EE_BASE_IMAGE),--build-arg EE_BASE_IMAGE=$(EE_BASE_IMAGE)) $(if $(EE_PKGMGR),--build-arg PKGMGR=$(EE_PKGMGR)) context
+
 clean: lab-down
-	rm -rf .collections .pytest_cache tests/output genesis-model_ops-*.tar.gz
+	rm -rf .collections .pytest_cache tests/output genesis-model_ops-*.tar.gz dist context

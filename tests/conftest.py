@@ -3,6 +3,7 @@ and the lab (a fleet of simulated Genesis hosts) for the tests that need it."""
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -124,3 +125,20 @@ def clean_lab(lab):
     wait_until(lambda: all(lab.health(h)[1].get("status") == "ok" for h in lab.hosts), 60, what="a healthy lab")
     yield lab
     lab.clear()
+
+
+def checkout_files():
+    """The files a clone of this checkout holds: tracked, or new and not ignored (the work in progress)."""
+    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT,
+                         capture_output=True, check=True).stdout.decode()
+    return {path for path in out.split("\0") if path and os.path.lexists(os.path.join(ROOT, path))}
+
+
+def copy_checkout(dest):
+    """A clean clone's tree of this checkout, with its uncommitted changes, in ``dest``; the venv linked."""
+    for path in checkout_files():
+        target = os.path.join(dest, path)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copy2(os.path.join(ROOT, path), target, follow_symlinks=False)
+    os.symlink(os.path.join(ROOT, ".venv"), os.path.join(dest, ".venv"))
+    return dest

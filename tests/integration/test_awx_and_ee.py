@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from bindep.depends import Depends
+
+from tests.conftest import copy_checkout
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -73,57 +76,113 @@ def question(spec, variable):
 
 # --- the execution environment ---------------------------------------------------------------------------
 
-def test_the_ee_installs_the_tarball_of_galaxy_yml_version():
+def test_the_ee_definition_pins_the_clones_tools_and_no_collection_version():
     ee = load(ROOT / "execution-environment.yml")
-    tarball = f"genesis-model_ops-{galaxy_version()}.tar.gz"
     assert ee["version"] == 3
-    assert [f["src"] for f in ee["additional_build_files"]] == [tarball]
-    assert [c["name"] for c in ee["dependencies"]["galaxy"]["collections"]] == [f"/build/collections/{tarball}"]
     # the same ansible-core and ansible-runner as the clone's tools
     pins = dict(line.split("==") for line in (ROOT / "requirements-dev.txt").read_text().splitlines()
                 if "==" in line and not line.startswith("#"))
     assert ee["dependencies"]["ansible_core"]["package_pip"] == "ansible-core==" + pins["ansible-core"]
     assert ee["dependencies"]["ansible_runner"]["package_pip"] == "ansible-runner==" + pins["ansible-runner"]
+    # the collection's version is galaxy.yml's alone: `make ee-context` names the tarball
+    assert galaxy_version() not in (ROOT / "execution-environment.yml").read_text()
+    assert ee["dependencies"]["galaxy"] == "dist/requirements.yml"
+    assert ee["additional_build_files"] == [{"src": "dist/genesis-model_ops-*.tar.gz", "dest": "collections"}]
 
 
-def test_ansible_builder_create_makes_a_build_context_with_the_collection_and_its_python_deps(tmp_path):
-    # the tarball next to a copy of the definition, as `make build` puts it next to the original
-    run("ansible-galaxy", "collection", "build", "--force", "--output-path", str(tmp_path), str(ROOT))
-    tarball = f"genesis-model_ops-{galaxy_version()}.tar.gz"
-    assert (tmp_path / tarball).is_file()
+def test_ansible_builder_create_without_the_tarball_stops(tmp_path):
+    # the definition as in a fresh clone, before `make ee-context`
     shutil.copy(ROOT / "execution-environment.yml", tmp_path)
-    context = tmp_path / "context"
-    run("ansible-builder", "create", "-f", str(tmp_path / "execution-environment.yml"), "--context", str(context),
-        "--output-filename", "Containerfile")
+    proc = subprocess.run([str(BIN / "ansible-builder"), "create", "-f", str(tmp_path / "execution-environment.yml"),
+                           "--context", str(tmp_path / "context")], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert re.search(r"Dependency file \S*/dist/requirements\.yml does not exist", proc.stdout + proc.stderr), proc.stderr
+    assert not (tmp_path / "context" / "Containerfile").exists()
+
+
+def test_bindep_selects_the_ssh_client_and_sshpass_on_rpm_and_dpkg_platforms():
+    # bindep's own evaluation of the file, with the profiles `bindep -l newline` (the EE's assemble step)
+    # finds on each family of platforms
+    rules = Depends((ROOT / "bindep.txt").read_text())
+    assert sorted(r[0] for r in rules.active_rules(["default", "platform:rpm", "platform:redhat", "platform:centos"])) == [
+        "openssh-clients", "sshpass"]
+    assert sorted(r[0] for r in rules.active_rules(["default", "platform:dpkg", "platform:debian", "platform:ubuntu"])) == [
+        "openssh-client", "sshpass"]
+    assert load(ROOT / "meta" / "execution-environment.yml")["dependencies"] == {
+        "python": "requirements.txt", "system": "bindep.txt"}
+
+
+def make(tree, *args):
+    """``make`` in a copy of the clone (the shared venv linked, setup taken as done)."""
+    env = dict(os.environ, PATH=str(BIN) + os.pathsep + os.environ["PATH"])
+    proc = subprocess.run(["make", "--no-print-directory", "-o", "setup", *args], cwd=tree, env=env, capture_output=True,
+                          text=True, timeout=600, check=False)
+    assert proc.returncode == 0, f"make {' '.join(args)}: rc {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def test_make_ee_context_builds_the_context_around_the_tarball_of_galaxy_yml_version(tmp_path):
+    tree = copy_checkout(tmp_path / "clone")
+    # a release: galaxy.yml's version changes, and nothing else has to
+    galaxy = (tree / "galaxy.yml").read_text()
+    (tree / "galaxy.yml").write_text(re.sub(r"(?m)^version: .*$", "version: 9.8.7", galaxy))
+    tarball = "genesis-model_ops-9.8.7.tar.gz"
+    make(tree, "ee-context")
+    context = tree / "context"
 
     containerfile = (context / "Containerfile").read_text()
     assert re.search(r"ansible-galaxy collection install .*-r requirements\.yml", containerfile), containerfile
     assert "COPY _build /build" in containerfile
-    # the collections' Python requirements are gathered and installed at build time
+    # the collections' Python requirements and system packages are gathered and installed at build time
     assert "introspect.py introspect" in containerfile and "/output/scripts/assemble" in containerfile
+    assert "/output/scripts/install-from-bindep" in containerfile
     assert 'ANSIBLE_INSTALL_REFS="ansible-core==' in containerfile
     assert load(context / "_build" / "requirements.yml") == {
         "collections": [{"name": f"/build/collections/{tarball}", "type": "file"}]}
-    assert (context / "_build" / "collections" / tarball).is_file()
+    assert [p.name for p in (context / "_build" / "collections").iterdir()] == [tarball]
 
-    # what the build's introspection will find in the tarball once installed: requirements.txt, through
-    # meta/execution-environment.yml (PyYAML comes with ansible-core)
+    # what the build's introspection will find in the tarball once installed: requirements.txt and bindep.txt,
+    # through meta/execution-environment.yml (PyYAML comes with ansible-core)
     collections = tmp_path / "collections"
     installed = collections / "ansible_collections" / "genesis" / "model_ops"
-    with tarfile.open(tmp_path / tarball) as archive:
-        for member in ("MANIFEST.json", "meta/execution-environment.yml", "requirements.txt"):
+    with tarfile.open(context / "_build" / "collections" / tarball) as archive:
+        for member in ("MANIFEST.json", "meta/execution-environment.yml", "requirements.txt", "bindep.txt"):
             archive.extract(member, installed, filter="data")
     proc = run("python", str(context / "_build" / "scripts" / "introspect.py"), "introspect", str(collections))
-    found = {re.split(r"[<>=!~ ]", line)[0].lower() for line in yaml.safe_load(proc.stdout)["python"] or []}
+    found = yaml.safe_load(proc.stdout)
+    python = {re.split(r"[<>=!~ ]", line)[0].lower() for line in found["python"] or []}
     wanted = {re.split(r"[<>=!~ ]", line)[0].lower() for line in (ROOT / "requirements.txt").read_text().splitlines()
               if line.strip() and not line.startswith("#")}
-    assert wanted - {"pyyaml"} <= found, proc.stdout
+    assert wanted - {"pyyaml"} <= python, proc.stdout
+    system = [line.split("#")[0].strip() for line in found["system"]]
+    assert system == ["openssh-clients [platform:rpm]", "openssh-client [platform:dpkg]", "sshpass"], proc.stdout
+
+
+def test_the_base_image_and_package_manager_are_build_arguments(tmp_path):
+    tree = copy_checkout(tmp_path / "clone")
+    make(tree, "ee-context")
+    containerfile = (tree / "context" / "Containerfile").read_text()
+    # defaults: awx-ee's base (CentOS Stream 9) and dnf; every stage takes them as build arguments
+    assert containerfile.startswith('ARG EE_BASE_IMAGE="quay.io/centos/centos:stream9"\n')
+    assert '\nARG PKGMGR="/usr/bin/dnf"\n' in containerfile
+    assert "FROM $EE_BASE_IMAGE AS base" in containerfile
+    stages = containerfile.split("\nFROM ")[1:]
+    assert len(stages) == 4 and all("\nARG PKGMGR\n" in stage for stage in stages)
+    # make ee hands the choice to the container engine: AAP's ee-minimal with microdnf
+    minimal = "registry.redhat.io/ansible-automation-platform-25/ee-minimal-rhel9:latest"
+    dry = make(tree, "-n", "-o", "ee-context", "ee", f"EE_BASE_IMAGE={minimal}", "EE_PKGMGR=/usr/bin/microdnf")
+    assert re.search(rf"podman build -f context/Containerfile -t genesis-model_ops-ee:{re.escape(galaxy_version())} "
+                     rf"\\\n\s*--build-arg EE_BASE_IMAGE={re.escape(minimal)} --build-arg PKGMGR=/usr/bin/microdnf context", dry), dry
+    dry = make(tree, "-n", "-o", "ee-context", "ee")
+    assert "--build-arg" not in dry, dry
 
 
 def test_the_build_context_and_the_ee_definition_stay_out_of_git_and_of_the_collection():
-    assert "/context/" in (ROOT / ".gitignore").read_text().splitlines()
+    assert {"/context/", "/dist/"} <= set((ROOT / ".gitignore").read_text().splitlines())
     ignored = load(ROOT / "galaxy.yml")["build_ignore"]
-    assert {"execution-environment.yml", "context", "*.tar.gz"} <= set(ignored)
+    assert {"execution-environment.yml", "context", "dist", "*.tar.gz"} <= set(ignored)
+    assert "bindep.txt" not in ignored
 
 
 # --- the AWX playbook ------------------------------------------------------------------------------------

@@ -9,11 +9,10 @@ from __future__ import annotations
 import codecs
 import os
 import re
-import subprocess
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, checkout_files
 
 # AWX's rule, ported line for line from ansible/awx at commit e21dd0a0933fd544d1fe2513c54fe41203775eb5:
 # awx/main/utils/ansible.py (valid_playbook_re, skip_directory, could_be_playbook) and
@@ -81,18 +80,11 @@ ENTRY_POINTS = sorted(["diagnose.yml", "preflight.yml", "remediate.yml", "remedi
                        "rollback.yml", os.path.join("extensions", "awx", "job_templates.yml")])
 
 
-def shipped():
-    """The files a clone holds: tracked, or new and not ignored (this checkout's work in progress)."""
-    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT,
-                         capture_output=True, check=True).stdout.decode()
-    return {path for path in out.split("\0") if path and os.path.lexists(os.path.join(ROOT, path))}
-
-
 def offered():
     # the walk is that of this checkout, minus what git would not put in a clone (the lab's generated
     # inventory, reports ...)
-    found = project_playbooks(ROOT)
-    return [path for path in found if path in shipped()]
+    shipped = checkout_files()
+    return [path for path in project_playbooks(ROOT) if path in shipped]
 
 
 def test_the_port_finds_what_awx_finds_in_its_own_test_data():
