@@ -134,11 +134,12 @@ def checkout_files():
     return {path for path in out.split("\0") if path and os.path.lexists(os.path.join(ROOT, path))}
 
 
-def copy_checkout(dest):
+def copy_checkout(dest, venv=True):
     """A clean clone's tree of this checkout, with its uncommitted changes, in ``dest``; the venv linked."""
     for path in checkout_files():
         target = os.path.join(dest, path)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         shutil.copy2(os.path.join(ROOT, path), target, follow_symlinks=False)
-    os.symlink(os.path.join(ROOT, ".venv"), os.path.join(dest, ".venv"))
+    if venv:
+        os.symlink(os.path.join(ROOT, ".venv"), os.path.join(dest, ".venv"))
     return dest

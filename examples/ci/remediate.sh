@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Unattended remediation for CI pipelines: run remediate.yml with its guardrails, keep the report,
-# and turn the outcome into the pipeline's exit status.
+# Unattended remediation for CI pipelines: run genesis.model_ops.remediate with its guardrails, keep the
+# report, and turn the outcome into the pipeline's exit status. It runs the installed collection's playbook
+# (ANSIBLE_COLLECTIONS_PATH, or a clone's ansible.cfg), from wherever the script is.
 #
-#   examples/ci/remediate.sh [ansible-playbook options]      # e.g. -i inventories/site -e max_hosts=5
+#   "$COLLECTION/examples/ci/remediate.sh" [ansible-playbook options]      # e.g. -i inventory -e max_hosts=5
 #
 # Exit status, from the run report's outcome (reports/remediation-latest.json):
 #   0  healthy         nothing was wrong (also: dry_run, the plan shown and nothing changed)
@@ -14,12 +15,10 @@
 set -uo pipefail
 
 reports=${MODEL_OPS_REPORT_DIR:-reports}
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/../.." && pwd)
 mkdir -p "$reports"
 rm -f "$reports/remediation-latest.json"  # a report from an earlier run must not speak for this one
 
-ansible-playbook "$root/remediate.yml" -e "model_ops_report_dir=$reports" "$@"
+ansible-playbook genesis.model_ops.remediate -e "model_ops_report_dir=$reports" "$@"
 playbook_rc=$?
 
 outcome=$(python3 - "$reports/remediation-latest.json" <<'PY'
