@@ -263,8 +263,8 @@ def test_the_guardrails_are_typed_and_bounded(path):
             assert q["type"] == "integer" and q["min"] == 1 and q["default"] == 10, q
         if q["variable"] in ("dry_run", "use_finetuned"):
             assert q["type"] == "multiplechoice" and sorted(q["choices"]) == ["false", "true"], q
-        if q["variable"] == "approve":
-            assert q["type"] == "multiselect" and q["choices"] == SCENARIOS, q
+        if q["variable"] in ("approve", "model_ops_auto_approve"):
+            assert q["type"] == "multiselect" and q["choices"] == SCENARIOS and q["required"] is False, q
 
 
 def test_each_survey_asks_what_its_playbook_needs():
@@ -273,7 +273,9 @@ def test_each_survey_asks_what_its_playbook_needs():
     assert question(survey("remediate_credentials.yml"), "mistral_api_key")["type"] == "password"
     assert question(survey("remediate_credentials.yml"), "mistral_api_key")["required"] is True
     remediate = survey("remediate.yml")
-    assert {q["variable"] for q in remediate["spec"]} == {"approve", "max_hosts", "dry_run", "pct"}
+    assert {q["variable"] for q in remediate["spec"]} == {"approve", "model_ops_auto_approve", "max_hosts", "dry_run", "pct"}
+    # unanswered, the playbook's own default applies (AWX would send a default as one newline-separated string)
+    assert "default" not in question(remediate, "model_ops_auto_approve")
     assert question(remediate, "dry_run")["default"] == "false"
     assert {q["variable"] for q in survey("remediate_workflow.yml")["spec"]} == {"max_hosts", "dry_run", "pct"}
 
