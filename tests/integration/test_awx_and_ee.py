@@ -6,6 +6,7 @@ syntax and lint, and the surveys as AWX would validate them."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -17,6 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 from bindep.depends import Depends
+from jinja2 import ChainableUndefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from tests.conftest import copy_checkout
 
@@ -194,6 +197,138 @@ def test_the_awx_playbook_passes_syntax_check():
 def test_the_awx_playbook_and_the_ee_pass_ansible_lint():
     # the production profile of the clone's .ansible-lint
     run("ansible-lint", "extensions/awx", "execution-environment.yml")
+
+
+RECORDER = """#!/usr/bin/python
+# WANT_JSON
+# Stands in for awx.awx.%s in a test: records the parameters the playbook gives it; AWX is not asked.
+import json
+import os
+import sys
+
+with open(sys.argv[1], encoding="utf-8") as handle:
+    params = {k: v for k, v in json.load(handle).items() if not k.startswith("_ansible")}
+with open(os.environ["AWX_RECORD"], "a", encoding="utf-8") as handle:
+    handle.write(json.dumps({"module": "%s", "params": params}) + "\\n")
+print(json.dumps({"changed": False, "id": 1}))
+"""
+NOTIFICATION_SECRETS = ("MODEL_OPS_SLACK_WEBHOOK_URL", "MODEL_OPS_WEBHOOK_PASSWORD", "MODEL_OPS_PAGERDUTY_TOKEN",
+                        "MODEL_OPS_PAGERDUTY_SERVICE_KEY", "MISTRAL_API_KEY")
+
+
+def run_against_recorders(tmp_path, extra_vars):
+    """job_templates.yml run for real, each awx.awx module it calls replaced by a recorder (no AWX here);
+    (what each module was given, in order; the output at -vvv; the secrets, from this machine's environment)."""
+    modules = sorted({name.split(".")[-1] for t in PLAY["tasks"] for name in t if name.startswith("awx.awx.")})
+    collection = tmp_path / "collections" / "ansible_collections" / "awx" / "awx"
+    (collection / "plugins" / "modules").mkdir(parents=True, exist_ok=True)
+    (collection / "meta").mkdir(exist_ok=True)
+    (collection / "meta" / "runtime.yml").write_text(yaml.safe_dump({"requires_ansible": ">=2.17.0", "action_groups": {
+        "controller": modules}}), encoding="utf-8")
+    for module in modules:
+        (collection / "plugins" / "modules" / (module + ".py")).write_text(RECORDER % (module, module), encoding="utf-8")
+    record = tmp_path / "record.jsonl"
+    record.unlink(missing_ok=True)
+    secrets = {name: "%s-%s" % (name.lower(), os.urandom(12).hex()) for name in NOTIFICATION_SECRETS}
+    (tmp_path / "vars.json").write_text(json.dumps(extra_vars), encoding="utf-8")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", AWX_RECORD=str(record),
+               ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "collections"), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
+               **secrets)
+    proc = subprocess.run([str(BIN / "ansible-playbook"), "-vvv", str(AWX / "job_templates.yml"), "-e",
+                           "@" + str(tmp_path / "vars.json")], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-3000:]
+    calls = [json.loads(line) for line in record.read_text(encoding="utf-8").splitlines()]
+    return calls, proc.stdout + proc.stderr, secrets
+
+
+def given(calls, module):
+    return [c["params"] for c in calls if c["module"] == module]
+
+
+NOTIFY = {"awx_notify": ["slack", "webhook", "pagerduty"], "awx_webhook_url": "https://hooks.example.com/model-ops",
+          "awx_pagerduty_subdomain": "genesis"}
+
+
+def test_notification_templates_reach_awx_with_their_secrets_from_the_environment_and_show_them_nowhere(tmp_path):
+    calls, output, secrets = run_against_recorders(tmp_path, NOTIFY)
+    templates = {t["name"]: t for t in given(calls, "notification_template")}
+    assert sorted(templates) == ["Genesis model_ops PagerDuty", "Genesis model_ops Slack", "Genesis model_ops webhook"]
+    slack, webhook, pagerduty = (templates["Genesis model_ops " + kind] for kind in ("Slack", "webhook", "PagerDuty"))
+    assert (slack["notification_type"], slack["notification_configuration"]["url"]) == (
+        "webhook", secrets["MODEL_OPS_SLACK_WEBHOOK_URL"])
+    # AWX's own Jinja reaches it untouched, for every event
+    raw = PLAY["vars"]["awx_slack_blocks"]
+    assert "{{ url | tojson }}" in raw and {e: m["body"] for e, m in slack["messages"].items()} == dict.fromkeys(
+        ("started", "success", "error"), raw)
+    assert webhook["notification_type"] == "webhook" and webhook["notification_configuration"] == {
+        "url": NOTIFY["awx_webhook_url"], "http_method": "POST", "username": "model_ops",
+        "password": secrets["MODEL_OPS_WEBHOOK_PASSWORD"], "headers": {}}
+    assert pagerduty["notification_type"] == "pagerduty" and pagerduty["notification_configuration"] == {
+        "subdomain": "genesis", "token": secrets["MODEL_OPS_PAGERDUTY_TOKEN"],
+        "service_key": secrets["MODEL_OPS_PAGERDUTY_SERVICE_KEY"], "client_name": "Genesis model_ops"}
+    # AWX shows no secret back: an existing template is left alone (a second run changes nothing)
+    assert {t["state"] for t in templates.values()} == {"exists"}
+    # nothing of a secret in the output, at -vvv
+    for secret in secrets.values():
+        assert secret not in output and secret[-16:] not in output
+
+    # attached to the diagnose and remediate templates, by event; the others have none
+    attached = {jt["name"]: tuple(jt["notification_templates_" + e] for e in ("started", "success", "error"))
+                for jt in given(calls, "job_template")}
+    assert len(attached) == len(AWX_VARS["awx_job_templates"])
+    slack, webhook, pagerduty = "Genesis model_ops Slack", "Genesis model_ops webhook", "Genesis model_ops PagerDuty"
+    assert attached.pop("Genesis model_ops diagnose") == ([], [webhook], [slack, webhook, pagerduty])
+    assert attached.pop("Genesis model_ops remediate") == ([slack], [slack, webhook], [slack, webhook, pagerduty])
+    assert all(events == ([], [], []) for events in attached.values()), attached
+
+    # a rotated secret: awx_notifications_update replaces them
+    calls, _output, _secrets = run_against_recorders(tmp_path, dict(NOTIFY, awx_notifications_update=True))
+    assert {t["state"] for t in given(calls, "notification_template")} == {"present"}
+    # none asked for: none made, none attached
+    calls, _output, _secrets = run_against_recorders(tmp_path, {})
+    assert not given(calls, "notification_template")
+    assert all(jt["notification_templates_" + e] == [] for jt in given(calls, "job_template")
+               for e in ("started", "success", "error"))
+
+
+def test_no_secret_is_written_in_the_awx_playbook():
+    # every secret of a notification template (and the Mistral key) is a variable whose default is this machine's
+    # environment; nothing that looks like a key, a token or a webhook URL is written anywhere in extensions/awx
+    secret_fields = {"url": "awx_slack_webhook_url", "password": "awx_webhook_password", "token": "awx_pagerduty_token",
+                     "service_key": "awx_pagerduty_service_key"}
+    for template in PLAY["vars"]["awx_notification_templates"]:
+        for field, value in template["notification_configuration"].items():
+            if field in secret_fields and (field != "url" or template["kind"] == "slack"):
+                assert value == "{{ %s }}" % secret_fields[field], (template["kind"], field)
+                assert re.fullmatch(r"\{\{ lookup\('ansible\.builtin\.env', 'MODEL_OPS_[A-Z_]+'\) \}\}",
+                                    AWX_VARS[secret_fields[field]]), field
+    assert [t for t in PLAY["tasks"] if "awx.awx.notification_template" in t][0]["no_log"] is True
+    for path in AWX.rglob("*.yml"):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"hooks\.slack\.com/services/|xox[abpr]-|[0-9a-f]{32}|[A-Za-z0-9+/]{40,}", text), path
+
+
+def test_the_slack_message_is_blocks_whatever_the_job_reports():
+    # rendered as AWX renders a notification (awx/main/models/notifications.py, build_notification_message: an
+    # ImmutableSandboxedEnvironment with ChainableUndefined, over the job's fields, its url and friendly name)
+    template = ImmutableSandboxedEnvironment(undefined=ChainableUndefined).from_string(PLAY["vars"]["awx_slack_blocks"])
+    job = {"id": 42, "name": "Genesis model_ops remediate", "status": "failed", "limit": "genesis-004",
+           "artifacts": {"model_ops_verdict": 'rate_limit "quoted"\nand more', "model_ops_outcome": "failed",
+                         "model_ops_scenarios": ["rate_limit", "credentials"]}}
+    body = json.loads(template.render(job=job, url="https://awx.example.com/#/jobs/playbook/42", job_friendly_name="Job"))
+    assert body["text"] == "Genesis model_ops remediate #42: failed"
+    header, section, actions = body["blocks"]
+    assert header == {"type": "header", "text": {"type": "plain_text", "text": "Genesis model_ops remediate: failed"}}
+    assert [f["text"] for f in section["fields"]] == [
+        '*Verdict*\nrate_limit "quoted"\nand more', "*Outcome*\nfailed", "*Scenarios*\nrate_limit, credentials",
+        "*Hosts*\ngenesis-004"]
+    assert actions["elements"][0]["url"] == "https://awx.example.com/#/jobs/playbook/42"
+    # a job that has just started has no artifacts, and no limit
+    body = json.loads(template.render(job={"id": 43, "name": "Genesis model_ops diagnose", "status": "running", "limit": ""},
+                                      url="u", job_friendly_name="Job"))
+    assert [f["text"] for f in body["blocks"][1]["fields"]] == [
+        "*Verdict*\n-", "*Outcome*\n-", "*Scenarios*\n-", "*Hosts*\nall of the inventory"]
 
 
 def test_every_job_template_runs_a_root_wrapper_of_the_collections_playbook():
