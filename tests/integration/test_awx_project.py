@@ -69,6 +69,7 @@ def project_playbooks(project_path):
     return sorted(results, key=lambda x: x.lower())
 # (end of the port)
 
+
 AWX_PROJECT = "/var/lib/awx/projects/_8__genesis_model_ops"
 
 
