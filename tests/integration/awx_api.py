@@ -41,21 +41,22 @@ class _Loader(yaml.SafeLoader):
 _Loader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
 
 
-def _load(path):
+def load(path):
+    """A YAML file of the project, playbooks included."""
     return yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_Loader)
 
 
 def templates():
     """{name: template} as job_templates.yml (with vars.yml's defaults) makes them in AWX."""
-    awx_vars = _load(AWX / "vars.yml")
-    play = _load(AWX / "job_templates.yml")[0]
+    awx_vars = load(AWX / "vars.yml")
+    play = load(AWX / "job_templates.yml")[0]
     tasks = {module: task[module] for task in play["tasks"] for module in task if module.startswith("awx.awx.")}
     prefix = awx_vars["awx_prefix"]
 
     def prompts(task, survey):
         return {"ask_limit_on_launch": task.get("ask_limit_on_launch", False) is True,
                 "ask_variables_on_launch": task.get("ask_variables_on_launch", False) is True,
-                "survey_spec": _load(AWX / "surveys" / survey) if survey else {}}
+                "survey_spec": load(AWX / "surveys" / survey) if survey else {}}
 
     found = {}
     for ident, jt in enumerate(awx_vars["awx_job_templates"], start=1):

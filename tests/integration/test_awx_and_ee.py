@@ -22,6 +22,7 @@ from jinja2 import ChainableUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from tests.conftest import copy_checkout
+from tests.integration.awx_api import load
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -39,17 +40,6 @@ def run(*args, timeout=600):
                           timeout=timeout, check=False)
     assert proc.returncode == 0, f"{' '.join(args)}: rc {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     return proc
-
-
-class _Loader(yaml.SafeLoader):
-    """Reads playbooks: Ansible's !unsafe is a plain string here."""
-
-
-_Loader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
-
-
-def load(path):
-    return yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_Loader)
 
 
 def galaxy_version():
