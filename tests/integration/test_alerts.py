@@ -21,6 +21,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -76,7 +77,27 @@ def start_rulebook(tmp_path, name, rulebook, variables, *args):
     return proc
 
 
+def descendants(pid):
+    """The processes started under ``pid``: a playbook run by ansible-rulebook (through ansible-runner, in a
+    session of its own) outlives a rulebook that is stopped while it runs."""
+    children = {}
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat, encoding="utf-8") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.split("/")[2]))
+    found, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        found += kids
+        todo += kids
+    return found
+
+
 def stop(*procs):
+    left = [child for proc in procs for child in descendants(proc.pid)]
     for proc in procs:
         proc.terminate()
     for proc in procs:
@@ -86,6 +107,11 @@ def stop(*procs):
             proc.kill()
         if getattr(proc, "log", None):
             proc.log.close()
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
 
 
 def alertmanager_payload(*alerts):
