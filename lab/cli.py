@@ -121,7 +121,9 @@ def cmd_wait(fleet, args):
     """Wait until every selected host's /health says one of the wanted statuses (a fault has shown, or left)."""
     hosts = fleet.select(args.hosts)
     wanted = set(args.status)
-    deadline = time.monotonic() + args.timeout
+    # a fault that takes every request of an agent shows as down once the window holds nothing else
+    timeout = args.timeout or max(60.0, 2 * fleet.meta.get("window_s", 20))
+    deadline = time.monotonic() + timeout
     while True:
         seen = {row["host"]: row["health"] for row in fleet.status(hosts)["hosts"]}
         pending = {name: health for name, health in seen.items() if health not in wanted}
@@ -129,7 +131,7 @@ def cmd_wait(fleet, args):
             print(f"lab: {_names(hosts)} {'/'.join(sorted(wanted))}")
             return 0
         if time.monotonic() >= deadline:
-            print(f"lab: not {'/'.join(sorted(wanted))} after {args.timeout:g}s: "
+            print(f"lab: not {'/'.join(sorted(wanted))} after {timeout:g}s: "
                   + ", ".join(f"{name} {health}" for name, health in sorted(pending.items())[:20])
                   + (f" ... ({len(pending)} hosts)" if len(pending) > 20 else ""), file=sys.stderr)
             return 1
@@ -151,15 +153,15 @@ def parser():
     up.add_argument("--hosts", type=int, default=3, help=f"number of hosts (full mode 1..{fleet_mod.MAX_HOSTS['full']}, "
                     f"light mode 1..{fleet_mod.MAX_HOSTS['light']}; default 3)")
     up.add_argument("--mode", choices=fleet_mod.MODES,
-                    help=f"full: every host its own process with the real mistralai SDK calling the simulator (~70 MB a "
+                    help=f"full: every host its own process with the real mistralai SDK calling the simulator (50-70 MB a "
                     f"host); light: every host its own tiny service process (a few MB), served by one shared host server "
                     f"whose synthetic traffic asks the simulator for each call's answer, so faults, health, metrics and "
                     f"logs behave as in the full mode. Default: full up to {fleet_mod.FULL_UP_TO} hosts, light past it")
-    up.add_argument("--ssh", action="store_true", help="also start sshd on every host address, port 2222")
+    up.add_argument("--ssh", action="store_true", help="also start sshd on every host address, port 2222 (up to 16 hosts)")
     up.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus even if installed")
     up.add_argument("--interval", type=float, help="seconds between two requests of an agent (default 2; full mode N/10 "
                     "past 20 hosts, light mode N/200 past 400)")
-    up.add_argument("--window", type=int, help="health window in seconds (default 20; 10 intervals past 20 hosts)")
+    up.add_argument("--window", type=int, help="health window in seconds (default 20, or 10 intervals when they are longer than 2 s)")
     up.add_argument("--timeout", type=float, default=3.0, help="the hosts' API call timeout in seconds (default 3)")
     sub.add_parser("down", help="stop everything and remove the lab's state")
     status = sub.add_parser("status", help="hosts, their pids and health, active faults")
@@ -178,7 +180,7 @@ def parser():
     wait.add_argument("--hosts", type=_csv, default=[], help="comma-separated host names (default: all)")
     wait.add_argument("--status", type=_csv, default=["ok"], help="comma-separated statuses: ok, degraded, down, "
                       "unreachable (default ok)")
-    wait.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
+    wait.add_argument("--timeout", type=float, help="seconds (default 60, or twice the health window when that is longer)")
     restart = sub.add_parser("restart", help="restart hosts through their pid files")
     restart.add_argument("--hosts", type=_csv, default=[], help="comma-separated host names (default: all)")
     return top

@@ -1,6 +1,6 @@
 """The lab fleet: the Mistral simulator, N Genesis hosts, Prometheus and sshd, and the inventory.
 
-Two modes. ``full``: every host a process of its own with the real ``mistralai`` SDK inside (~70 MB
+Two modes. ``full``: every host a process of its own with the real ``mistralai`` SDK inside (50-70 MB
 each), up to 253 hosts. ``light``: every host still its own service process (``python3
 genesis_orchestrator.py`` in its app root, its pid file, its env file), a few MB each, served by one
 shared host server (``lab/light.py``) whose synthetic traffic asks the simulator for each call's
@@ -9,6 +9,7 @@ answer; for fleets of hundreds or thousands of hosts.
 
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -26,6 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 HOST_PORT = 8080
 SSH_PORT = 2222
+SSH_MAX_HOSTS = 16  # sshd listens on 16 addresses at most (MAX_LISTEN_SOCKS)
 MODES = ("full", "light")
 MAX_HOSTS = {"full": 253, "light": 2000}
 FULL_UP_TO = 100  # without --mode: full up to this many hosts, light past it
@@ -234,12 +236,21 @@ class Fleet:
         if not 1 <= count <= MAX_HOSTS[mode]:
             hint = "; --mode light goes further" if mode == "full" else ""
             raise ValueError(f"--hosts {count} is out of range for the {mode} mode: 1..{MAX_HOSTS[mode]}{hint}")
-        if mode == "light" and len(str(self.host_server).encode()) > 107:
-            raise ValueError(f"the state folder {self.state} is too deep for the host server's Unix socket "
-                             "(107 bytes at most): set GENESIS_LAB_DIR to a shorter one")
+        if ssh and count > SSH_MAX_HOSTS:
+            raise ValueError(f"--ssh works up to {SSH_MAX_HOSTS} hosts (sshd listens on {SSH_MAX_HOSTS} addresses at most), "
+                             f"not {count}: leave --ssh out for a local connection per host")
+        if mode == "light":
+            # the host server holds per host a listener, its process's socket, 5 log files and Prometheus's connection
+            files, allowed = 8 * count + 100, resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            if allowed < files:
+                raise ValueError(f"{count} light hosts need about {files} open files in the host server; this machine "
+                                 f"allows {allowed} (ulimit -Hn)")
+            if len(str(self.host_server).encode()) > 107:
+                raise ValueError(f"the state folder {self.state} is too deep for the host server's Unix socket "
+                                 "(107 bytes at most): set GENESIS_LAB_DIR to a shorter one")
         # A full host's request costs it a few ms of CPU in the SDK: past 20 hosts the load per agent thins
         # out so that the fleet stays near 50 requests/s on 2 cores. A light host's costs ~0.1 ms in the host
-        # server and the simulator: the fleet goes to 500 requests/s. The window widens with the interval.
+        # server and the simulator: past 400 hosts the fleet stays near 1,000 requests/s. The window widens with the interval.
         interval_s = interval_s or max(2.0, count / (10 if mode == "full" else 200))
         window_s = window_s or max(20, round(10 * interval_s))
         if self.meta:
@@ -249,7 +260,7 @@ class Fleet:
         self.state.mkdir(parents=True, exist_ok=True)
         keys = paths.make_keys(self.state)
         self.meta_file.write_text(json.dumps({"hosts": count, "mode": mode, "mistral_port": mistral_port(self.net),
-                                              "ssh": ssh, "prometheus": None}), encoding="utf-8")
+                                              "window_s": window_s, "ssh": ssh, "prometheus": None}), encoding="utf-8")
         self._start_daemon("mistral", [sys.executable, "-m", "lab.mistral", "--host", "127.0.0.1",
                                        "--port", str(mistral_port(self.net)), "--state-dir", str(self.state)])
         _wait_for(lambda: http_json(self.mistral_url + "/_lab/faults", timeout=1)[0] == 200, 20, "the Mistral simulator")
@@ -282,6 +293,10 @@ class Fleet:
         for name in ("prometheus", "sshd", "hostserver", "mistral"):
             self._stop_daemon(name)
         if self.state.exists():
+            # host by host in parallel: deleting a thousand hosts' files one after the other waits on the
+            # disk for each (a minute here), in parallel the waits overlap (seconds)
+            with ThreadPoolExecutor(max_workers=32) as pool:
+                list(pool.map(lambda folder: shutil.rmtree(folder, ignore_errors=True), self.state.glob("hosts/*")))
             shutil.rmtree(self.state, ignore_errors=True)
         for generated in (self.inventory_dir / "hosts.yml", self.inventory_dir / "group_vars" / "genesis" / "lab.yml"):
             generated.unlink(missing_ok=True)

@@ -257,7 +257,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m lab.light", description="The light lab's host server.")
     parser.add_argument("--socket", required=True, help="the Unix socket the hosts' processes register on")
     args = parser.parse_args(argv)
-    # Per host: a listener, its registration, 5 open log files, the Prometheus connection.
+    # Per host: a listener, its process's socket, 5 open log files, Prometheus's connection (`lab up` checks the hard limit).
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     try:

@@ -214,6 +214,8 @@ def test_addresses_reach_past_253_hosts_and_keep_labs_apart():
         # refused before anything starts, naming the way out
         with pytest.raises(ValueError, match=r"--hosts 300 is out of range for the full mode: 1\.\.253; --mode light"):
             Fleet(state=state, net=NETS[0]).up(300, mode="full")
+        with pytest.raises(ValueError, match="--ssh works up to 16 hosts"):
+            Fleet(state=state, net=NETS[0]).up(17, ssh=True)
         assert os.listdir(state) == []
 
 
