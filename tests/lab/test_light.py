@@ -2,10 +2,11 @@
 contract's app root, pid file, env file, health, metrics and logs, served by one shared host server
 whose synthetic traffic asks the simulator for each call's answer. Each fault shows where it was
 injected and nowhere else, as in the full lab; a restart through the pid file (the collection's own
-module) applies a changed config and key; the formats are the full lab's; two light labs on
-different nets do not see each other.
+module) applies a changed config and key, and a host answers exactly while its process lives;
+the formats are the full lab's; two light labs on different nets do not see each other.
 
-Real processes and real HTTP; the restarts go through `ansible` and the collection's module.
+Real processes and real HTTP; restarts through `ansible` and the collection's module, or as an
+operator would start the service.
 """
 
 import contextlib
@@ -92,8 +93,10 @@ class LightLab:
         env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
         proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible"), pattern, "-i", self.inventory,
                                "-m", module, "-a", args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-        results = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]
-        return proc.returncode, results
+        try:
+            return proc.returncode, json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]
+        except (ValueError, KeyError, IndexError):
+            raise AssertionError(f"ansible {pattern} -m {module} gave no result: {proc.stdout}{proc.stderr}") from None
 
     def all_ok(self, hosts=None):
         bad = {h.name: self.health(h)[1].get("status") for h in hosts or self.hosts}
@@ -406,6 +409,40 @@ def test_restart_through_the_pid_file_applies_a_changed_config_and_key(clean_lig
         lab.cli("clear")
         lab.cli("restart", "--hosts", host.name)
     assert lab.health(host)[1]["config"]["rollout_percentage"] == 100
+
+
+def test_a_host_is_served_exactly_while_its_process_lives(clean_light):
+    """Many stop/start cycles through the pid file, SIGTERM and SIGKILL in turn, each with another config:
+    every time, the address stops answering with the process, and the next process serves the new config.
+    A second process for a running host fails to start and leaves the first one serving."""
+    lab = clean_light
+    host = lab.hosts[3]
+    original = host.config.read_text()
+    env = dict(host.environment(), PATH=os.environ["PATH"])  # plain `python3`, as the collection's module starts it
+    cycles = 20
+    try:
+        for cycle in range(cycles):
+            pid = host.pid()
+            os.kill(pid, signal.SIGKILL if cycle % 2 else signal.SIGTERM)
+            wait_until(lambda p=pid: not alive(p), 10, what=f"cycle {cycle}: the old process gone")
+            assert lab.health(host)[0] is None, f"cycle {cycle}: still served after its process ended"
+            percentage = 10 * (cycle % 10)
+            host.config.write_text(re.sub(r"rollout_percentage: \d+", f"rollout_percentage: {percentage}", original))
+            with open(host.app_root / "logs" / "orchestrator.out", "ab") as out:
+                subprocess.Popen(["python3", "genesis_orchestrator.py"], cwd=host.app_root, env=env, stdout=out, stderr=out,
+                                 start_new_session=True)
+            wait_until(lambda p=pid: host.pid() not in (None, p), 30, what=f"cycle {cycle}: a new pid in the pid file")
+            code, body = lab.health(host)
+            assert code == 200 and body["config"]["rollout_percentage"] == percentage, (cycle, code, body)
+
+        second = subprocess.run(["python3", "genesis_orchestrator.py"], cwd=host.app_root, env=env, capture_output=True,
+                                text=True, timeout=60)
+        assert second.returncode == 1 and "cannot serve on" in second.stderr and "in use" in second.stderr
+        assert lab.health(host)[0] == 200 and host.pid_file.read_text().strip() == str(host.pid())
+    finally:
+        host.config.write_text(original)
+        lab.cli("restart", "--hosts", host.name)
+    print(f"{cycles} stop/start cycles: the address answered exactly while a process lived, with its config")
 
 
 def test_service_down_and_start_failure(clean_light):
