@@ -34,7 +34,7 @@ def lab_pids(fleet):
     pids = {"hosts": [h.pid() for h in fleet.hosts() if h.pid()]}
     for name in DAEMONS:
         try:
-            pids[name] = [int((fleet.state / f"{name}.pid").read_text())]
+            pids[name] = [int((fleet.state / f"{name}.pid").read_text(encoding="utf-8"))]
         except (OSError, ValueError):
             pids[name] = []
     return pids
@@ -42,7 +42,7 @@ def lab_pids(fleet):
 
 def cpu_ticks(pid):
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
         return int(fields[11]) + int(fields[12])
     except OSError:
         return 0
@@ -52,7 +52,7 @@ def memory_mib(pid):
     """(RSS, PSS) of a process in MiB."""
     found = {}
     try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text(encoding="utf-8").splitlines():
             name, _, value = line.partition(":")
             if name in ("Rss", "Pss"):
                 found[name] = int(value.split()[0]) / 1024

@@ -129,10 +129,6 @@ class Host:
                 command, cwd=self.app_root, env=self.environment(),
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
 
-    def stop(self, sig=signal.SIGTERM, timeout=10.0):
-        """Stop the service through its pid file; SIGKILL when it does not go in time."""
-        return bool(stop_all([self], sig, timeout))
-
     def health(self, timeout=2.0):
         """(HTTP status, parsed body) of /health, or (None, error text)."""
         return http_json(self.health_url + "/health", timeout=timeout)
@@ -229,7 +225,7 @@ class Fleet:
         return [by_name[n] for n in names]
 
     # -- up / down ----------------------------------------------------------------------
-    def up(self, count, mode=None, ssh=False, prometheus=True, interval_s=None, window_s=None, timeout_s=3.0, log=print):
+    def up(self, count, *, mode=None, ssh=False, prometheus=True, interval_s=None, window_s=None, timeout_s=3.0, log=print):
         mode = mode or default_mode(count)
         if mode not in MODES:
             raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")

@@ -30,6 +30,7 @@ import struct
 import sys
 import threading
 import time
+import traceback
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -85,12 +86,14 @@ class LightHost:
         self.rng = random.Random()
         self.due = {agent: time.monotonic() + self.rng.uniform(0, orchestrator.interval_s) for agent in orchestrator.agents}
         self.gone = False
-
-    def models(self, agent):
-        """The models a request of ``agent`` may call: its fine-tuned one when routed there, and its baseline."""
-        conf = self.orchestrator.models["agents"][agent]
-        registry = self.orchestrator.registry
-        return [conf["finetuned"], conf["baseline"]] if registry.finetuned_enabled(agent) else [conf["baseline"]]
+        # The models a request of each agent may call: its fine-tuned one when routed there, and its baseline.
+        # Worked out (and /health rendered) once here, so that a config the service cannot use fails its start.
+        orchestrator.health()
+        self.models = {}
+        for agent in orchestrator.agents:
+            conf = orchestrator.models["agents"][agent]
+            enabled = orchestrator.registry.finetuned_enabled(agent)
+            self.models[agent] = [conf["finetuned"], conf["baseline"]] if enabled else [conf["baseline"]]
 
 
 class HostServer:
@@ -130,11 +133,14 @@ class HostServer:
         if running and not alive(running.pid):
             self.drop(running)  # its process is gone; its end of file is still on the way
         # (a second process for a host that runs fails to bind its address below, as a second full-lab service would)
+        orchestrator = None
         try:
             orchestrator = Orchestrator(app_root, api_key=key, registry=LightRegistry)
+            host = LightHost(pid, key, orchestrator)
         except CONFIG_ERRORS as exc:
+            if orchestrator:
+                orchestrator.close()
             return None, f"cannot load {CONFIG}: {exc}"
-        host = LightHost(pid, key, orchestrator)
         try:
             host.listener = await asyncio.start_server(lambda r, w: self.http(host, r, w), orchestrator.bind,
                                                        orchestrator.port)
@@ -198,14 +204,17 @@ class HostServer:
                     if due <= now:
                         batches.setdefault(host.orchestrator.registry.server_url, []).append((host, agent))
             for url, requests in batches.items():
-                self._play(url, requests, now)
+                try:
+                    self._play(url, requests, now)
+                except Exception:  # pylint: disable=broad-except  # a bug here must not stop every host's traffic
+                    traceback.print_exc()
 
     def _play(self, url, requests, now):
-        calls = [[host.orchestrator.bind, host.key, model] for host, agent in requests for model in host.models(agent)]
+        calls = [[host.orchestrator.bind, host.key, model] for host, agent in requests for model in host.models[agent]]
         answers, unreachable = self._ask(url, calls)
         answers = iter(answers)
         for host, agent in requests:
-            models = host.models(agent)
+            models = host.models[agent]
             played = Answers(dict(zip(models, answers)), host.orchestrator.registry.timeout_s, unreachable)
             if not host.gone:
                 host.orchestrator.one_request(agent, played, host.rng)
