@@ -31,7 +31,7 @@ import posixpath
 import re
 import shlex
 
-from ansible_collections.genesis.model_ops.plugins.module_utils._logscan import redact
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import mask
 
 # The order to handle them in; unknown comes last, after everything that has a fix.
 ORDER = ('credentials', 'complete_failure', 'model_unavailable', 'rate_limit', 'unknown')
@@ -95,7 +95,7 @@ def _num(value):
 
 def _line(host, agent, source, detail):
     # redact: defence in depth, the inputs are redacted already
-    return {'host': host, 'agent': agent, 'source': source, 'detail': redact(detail)}
+    return {'host': host, 'agent': agent, 'source': source, 'detail': mask(detail)}
 
 
 def _add(lines, line):
@@ -448,7 +448,7 @@ class _Supporting:
             detail = '; '.join(details[:5]) + ('; and %s more' % (len(details) - 5) if len(details) > 5 else '')
             out.append({'code': item['code'], 'hosts': sorted(item['hosts']),
                         'agents': dict((host, item['agents'][host]) for host in sorted(item['agents'])),
-                        'detail': redact(detail)})
+                        'detail': mask(detail)})
         return out
 
 
@@ -521,7 +521,7 @@ def _scrubbed(value):
         return dict((key, _scrubbed(item)) for key, item in value.items())
     if isinstance(value, (list, tuple)):
         return [_scrubbed(item) for item in value]
-    return redact(value) if isinstance(value, str) else value
+    return mask(value) if isinstance(value, str) else value
 
 
 def _findings(host):
@@ -531,7 +531,7 @@ def _findings(host):
         for item in items or ():
             item = _dict(item)
             out.append({'source': source, 'code': item.get('code'), 'severity': item.get('severity'), 'agent': item.get('agent'),
-                        'message': redact(str(item.get('message') or '')), 'evidence': _scrubbed(_dict(item.get('evidence')))})
+                        'message': mask(str(item.get('message') or '')), 'evidence': _scrubbed(_dict(item.get('evidence')))})
     return out
 
 
@@ -545,7 +545,7 @@ def _host_report(host, scenarios):
             'model': figures.get('model'),
             'error_rate': _number(figures.get('error_rate')),
             'fallback_rate': _number(figures.get('fallback_rate')),
-            'last_error': {'at': error.get('at'), 'status': error.get('status'), 'message': redact(str(error.get('message') or ''))}
+            'last_error': {'at': error.get('at'), 'status': error.get('status'), 'message': mask(str(error.get('message') or ''))}
             if isinstance(error, dict) else None,
         }
     return {'status': host.status, 'reachable': host.reachable, 'scenarios': scenarios, 'agents': agents, 'findings': _findings(host)}
@@ -557,7 +557,7 @@ def _mistral_report(mistral):
         check = _dict(mistral[fingerprint])
         key, limits = _dict(check.get('key')), _dict(check.get('rate_limit'))
         keys[fingerprint] = {'authenticated': key.get('authenticated'), 'status': key.get('status'), 'error_kind': key.get('error_kind'),
-                             'message': redact(str(key['message'])) if key.get('message') else None,
+                             'message': mask(str(key['message'])) if key.get('message') else None,
                              'rate_limited': bool(_number(limits.get('limited'))) or key.get('error_kind') == 'rate_limited',
                              'retry_after': _number(limits.get('retry_after'))}
         for model_id, entry in _dict(check.get('models')).items():
@@ -568,7 +568,7 @@ def _mistral_report(mistral):
             models[model_id] = dict((name, entry.get(name)) for name in (
                 'exists', 'type', 'retired', 'retired_on', 'replacement', 'deprecated', 'deprecation', 'archived',
                 'http_status', 'error_kind'))
-            models[model_id]['message'] = redact(str(entry['message'])) if entry.get('message') else None
+            models[model_id]['message'] = mask(str(entry['message'])) if entry.get('message') else None
             models[model_id]['fingerprint'] = fingerprint
     return {'keys': keys, 'models': models}
 
