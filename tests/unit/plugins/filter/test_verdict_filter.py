@@ -19,7 +19,7 @@ WAS_CONTROLLER = _internal.is_controller
 from ansible.errors import AnsibleFilterError  # noqa: E402 pylint: disable=wrong-import-position
 
 from ansible_collections.genesis.model_ops.plugins.filter.verdict import FilterModule  # noqa: E402 pylint: disable=wrong-import-position
-from ansible_collections.genesis.model_ops.plugins.module_utils._verdict import diagnose  # noqa: E402 pylint: disable=wrong-import-position
+from ansible_collections.genesis.model_ops.plugins.plugin_utils._verdict_report import diagnose  # noqa: E402 pylint: disable=wrong-import-position
 
 _internal.is_controller = WAS_CONTROLLER
 
