@@ -4,9 +4,9 @@
 
 """The runbook's scenarios that have a fix, defined once.
 
-remediate.yml reads them through the remediation filters. What cannot import Python (the order of
+remediate.yml reads them through the remediation filters; the verdict imports them. What cannot import Python (the order of
 remediate.yml's scenario playbooks, the AWX surveys and variables, the EDA rulebook, the Prometheus
-rules' labels, the verdict's own list) is checked against them by tests/unit/plugins/plugin_utils.
+rules' labels) is checked against them by tests/unit/plugins/plugin_utils.
 """
 
 from __future__ import annotations

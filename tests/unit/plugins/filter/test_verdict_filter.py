@@ -13,7 +13,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.genesis.model_ops.plugins.filter.verdict import FilterModule
-from ansible_collections.genesis.model_ops.plugins.module_utils._verdict import diagnose
+from ansible_collections.genesis.model_ops.plugins.plugin_utils._verdict_report import diagnose
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
 FP = '3f2a9c1d'

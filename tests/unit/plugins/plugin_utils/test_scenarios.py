@@ -10,7 +10,7 @@ import re
 
 import yaml
 
-from ansible_collections.genesis.model_ops.plugins.module_utils import _verdict
+from ansible_collections.genesis.model_ops.plugins.plugin_utils import _verdict_scenarios as _verdict
 from ansible_collections.genesis.model_ops.plugins.plugin_utils._scenarios import AUTO_APPROVE, ORDER, PLAYBOOKS, RUNBOOK
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
