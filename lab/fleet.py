@@ -1,7 +1,15 @@
-"""The lab fleet: the Mistral simulator, N Genesis hosts, Prometheus and sshd, and the inventory."""
+"""The lab fleet: the Mistral simulator, N Genesis hosts, Prometheus and sshd, and the inventory.
+
+Two modes. ``full``: every host a process of its own with the real ``mistralai`` SDK inside (50-70 MB
+each), up to 253 hosts. ``light``: every host still its own service process (``python3
+genesis_orchestrator.py`` in its app root, its pid file, its env file), a few MB each, served by one
+shared host server (``lab/light.py``) whose synthetic traffic asks the simulator for each call's
+answer; for fleets of hundreds or thousands of hosts.
+"""
 
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -19,32 +27,47 @@ REPO = Path(__file__).resolve().parent.parent
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 HOST_PORT = 8080
 SSH_PORT = 2222
-MAX_HOSTS = 253
+SSH_MAX_HOSTS = 16  # sshd listens on 16 addresses at most (MAX_LISTEN_SOCKS)
+MODES = ("full", "light")
+MAX_HOSTS = {"full": 253, "light": 2000}
+FULL_UP_TO = 100  # without --mode: full up to this many hosts, light past it
+# Last octets 2..254 of each 127.N.a.0/24 block: .0, .1 and .255 stay unused (127.0.0.1 is the controller's).
+HOSTS_PER_BLOCK = 253
+
+
+def default_mode(count):
+    return "full" if count <= FULL_UP_TO else "light"
 
 
 def host_name(index):
     return f"genesis-{index:03d}"
 
 
-def host_address(index):
-    return f"127.{paths.net()}.0.{index + 1}"
+def host_address(index, net):
+    """Host ``index`` (1-based) of lab ``net``: 127.N.a.b, b from 2 to 254 in blocks a = 0, 1, ... 255.
+    Lab N's hosts stay in 127.N.0.0/16, apart from every other lab's; hosts 1..253 are 127.N.0.2..254."""
+    block, offset = divmod(index - 1, HOSTS_PER_BLOCK)
+    if index < 1 or block > 255:
+        raise ValueError(f"host index {index} is out of range: 1..{256 * HOSTS_PER_BLOCK}")
+    return f"127.{net}.{block}.{offset + 2}"
 
 
-def mistral_port():
-    return 8600 + paths.net()
+def mistral_port(net):
+    return 8600 + net
 
 
-def prometheus_address():
-    return f"127.0.0.1:{9090 + paths.net()}"
+def prometheus_address(net):
+    return f"127.0.0.1:{9090 + net}"
 
 
 class Host:
     """One lab host: a folder that stands for the machine, with the contract's paths in it."""
 
-    def __init__(self, state, index):
+    def __init__(self, state, index, net, light=False):
         self.index = index
+        self.light = light
         self.name = host_name(index)
-        self.address = host_address(index)
+        self.address = host_address(index, net)
         self.machine = state / "hosts" / self.name
         self.app_root = self.machine / "opt" / "genesis"
         self.env_file = self.machine / "etc" / "genesis" / "genesis.env"
@@ -59,10 +82,11 @@ class Host:
             pid = int(self.pid_file.read_text(encoding="utf-8").strip())
         except (OSError, ValueError):
             return None
-        return pid if _alive(pid) else None
+        return pid if alive(pid) else None
 
-    def install(self, key, settings):
-        """Lay out the app root (contract section 1) and the env file."""
+    def install(self, key, settings, host_server=None):
+        """Lay out the app root (contract section 1) and the env file; a light host (``host_server``: the
+        light lab's socket) gets the service that registers there instead of the one with the SDK."""
         for folder in ("infrastructure/config", "scripts", "logs/finetuning", "run"):
             (self.app_root / folder).mkdir(parents=True, exist_ok=True)
         self.fault_dir.mkdir(parents=True, exist_ok=True)
@@ -71,9 +95,11 @@ class Host:
             values[f"{agent}_ft"] = models["finetuned"]
             values[f"{agent}_base"] = models["baseline"]
         self.config.write_text((TEMPLATES / "production.yaml").read_text(encoding="utf-8").format(**values), encoding="utf-8")
-        code = {"lab_python": sys.executable, "lab_root": str(REPO), "fault_dir": str(self.fault_dir)}
+        code = {"lab_python": sys.executable, "lab_prefix": sys.prefix, "lab_root": str(REPO),
+                "fault_dir": str(self.fault_dir), "host_server": str(host_server)}
+        service = "genesis_orchestrator_light.py" if host_server else "genesis_orchestrator.py"
         (self.app_root / "genesis_orchestrator.py").write_text(
-            (TEMPLATES / "genesis_orchestrator.py").read_text(encoding="utf-8").format(**code), encoding="utf-8")
+            (TEMPLATES / service).read_text(encoding="utf-8").format(**code), encoding="utf-8")
         (self.app_root / "infrastructure" / "__init__.py").write_text("", encoding="utf-8")
         (self.app_root / "infrastructure" / "model_registry.py").write_text(
             (TEMPLATES / "model_registry.py").read_text(encoding="utf-8").format(**code), encoding="utf-8")
@@ -84,8 +110,10 @@ class Host:
             fh.write(f"MISTRAL_API_KEY={key}\n")
 
     def environment(self):
-        """The service's environment: a plain one plus the env file's variables (contract section 2)."""
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+        """The service's environment: a plain one plus the env file's variables (contract section 2). Its
+        `python3` is the lab's interpreter, first on PATH: no detour through a version manager's shim."""
+        env = {"PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "/usr/bin:/bin")]),
+               "LANG": "C.UTF-8"}
         for line in self.env_file.read_text(encoding="utf-8").splitlines():
             if "=" in line and not line.lstrip().startswith("#"):
                 name, value = line.split("=", 1)
@@ -93,15 +121,13 @@ class Host:
         return env
 
     def start(self):
-        """Start the service in process mode, detached, as the contract says."""
+        """Start the service in process mode, detached, as the contract says. A light host's service runs
+        without site packages (`python3 -S`); started plainly, as an operator would, it re-executes itself so."""
+        command = ["python3", "-S", "genesis_orchestrator.py"] if self.light else ["python3", "genesis_orchestrator.py"]
         with open(self.app_root / "logs" / "orchestrator.out", "ab") as out:
             subprocess.Popen(  # pylint: disable=consider-using-with
-                ["python3", "genesis_orchestrator.py"], cwd=self.app_root, env=self.environment(),
+                command, cwd=self.app_root, env=self.environment(),
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
-
-    def stop(self, sig=signal.SIGTERM, timeout=10.0):
-        """Stop the service through its pid file; SIGKILL when it does not go in time."""
-        return bool(stop_all([self], sig, timeout))
 
     def health(self, timeout=2.0):
         """(HTTP status, parsed body) of /health, or (None, error text)."""
@@ -114,15 +140,16 @@ def stop_all(hosts, sig=signal.SIGTERM, timeout=10.0):
     for pid in pids:
         os.kill(pid, sig)
     deadline = time.monotonic() + timeout
-    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
     for pid in pids:
-        if _alive(pid):
+        if alive(pid):
             os.kill(pid, signal.SIGKILL)
     return pids
 
 
-def _alive(pid):
+def alive(pid):
+    """Whether ``pid`` runs (a zombie, dead but not reaped yet, does not)."""
     try:
         os.waitpid(pid, os.WNOHANG)  # reap our own children; harmless for others
     except ChildProcessError:
@@ -152,11 +179,14 @@ def http_json(url, method="GET", body=None, timeout=5.0):
 
 
 class Fleet:
-    """Everything `lab up` starts, found again from the state folder."""
+    """Everything `lab up` starts, found again from the state folder. ``net``: which lab (default ``$GENESIS_LAB_NET``)."""
 
-    def __init__(self, state=None):
-        self.state = Path(state or paths.state_dir())
+    def __init__(self, state=None, net=None):
+        self.net = paths.net() if net is None else net
+        self.state = Path(state or paths.state_dir(self.net))
         self.meta_file = self.state / "fleet.json"
+        self.host_server = self.state / "hosts.sock"
+        self.inventory_dir = paths.inventory_dir(self.net)
 
     @property
     def meta(self):
@@ -167,10 +197,20 @@ class Fleet:
 
     @property
     def mistral_url(self):
-        return f"http://127.0.0.1:{self.meta.get('mistral_port', mistral_port())}"
+        return f"http://127.0.0.1:{self.meta.get('mistral_port', mistral_port(self.net))}"
+
+    @property
+    def mode(self):
+        return self.meta.get("mode", "full")
 
     def hosts(self):
-        return [Host(self.state, i) for i in range(1, int(self.meta.get("hosts", 0)) + 1)]
+        light = self.mode == "light"
+        return [Host(self.state, i, self.net, light) for i in range(1, int(self.meta.get("hosts", 0)) + 1)]
+
+    def _hosts_on_disk(self):
+        """The hosts whose folders are in the state folder (when fleet.json is gone)."""
+        names = (path.name for path in (self.state / "hosts").glob("genesis-*"))
+        return [Host(self.state, int(name[len("genesis-"):]), self.net) for name in names if name[len("genesis-"):].isdigit()]
 
     def select(self, names):
         """Hosts named in ``names`` (all when empty); an unknown name is an error naming the known ones."""
@@ -185,12 +225,29 @@ class Fleet:
         return [by_name[n] for n in names]
 
     # -- up / down ----------------------------------------------------------------------
-    def up(self, count, ssh=False, prometheus=True, interval_s=None, window_s=None, timeout_s=3.0, log=print):
-        if not 1 <= count <= MAX_HOSTS:
-            raise ValueError(f"--hosts {count} is out of range: 1..{MAX_HOSTS}")
-        # Every request costs a host a few ms of CPU in the SDK: past 20 hosts the load per agent
-        # thins out so the fleet stays near 50 requests/s on 2 cores, and the window widens with it.
-        interval_s = interval_s or max(2.0, count / 10)
+    def up(self, count, *, mode=None, ssh=False, prometheus=True, interval_s=None, window_s=None, timeout_s=3.0, log=print):
+        mode = mode or default_mode(count)
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+        if not 1 <= count <= MAX_HOSTS[mode]:
+            hint = "; --mode light goes further" if mode == "full" else ""
+            raise ValueError(f"--hosts {count} is out of range for the {mode} mode: 1..{MAX_HOSTS[mode]}{hint}")
+        if ssh and count > SSH_MAX_HOSTS:
+            raise ValueError(f"--ssh works up to {SSH_MAX_HOSTS} hosts (sshd listens on {SSH_MAX_HOSTS} addresses at most), "
+                             f"not {count}: leave --ssh out for a local connection per host")
+        if mode == "light":
+            # the host server holds per host a listener, its process's socket, 5 log files and Prometheus's connection
+            files, allowed = 8 * count + 100, resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            if allowed < files:
+                raise ValueError(f"{count} light hosts need about {files} open files in the host server; this machine "
+                                 f"allows {allowed} (ulimit -Hn)")
+            if len(str(self.host_server).encode()) > 107:
+                raise ValueError(f"the state folder {self.state} is too deep for the host server's Unix socket "
+                                 "(107 bytes at most): set GENESIS_LAB_DIR to a shorter one")
+        # A full host's request costs it a few ms of CPU in the SDK: past 20 hosts the load per agent thins
+        # out so that the fleet stays near 50 requests/s on 2 cores. A light host's costs ~0.1 ms in the host
+        # server and the simulator: past 400 hosts the fleet stays near 1,000 requests/s. The window widens with the interval.
+        interval_s = interval_s or max(2.0, count / (10 if mode == "full" else 200))
         window_s = window_s or max(20, round(10 * interval_s))
         if self.meta:
             log("lab: a lab is up already; taking it down first")
@@ -198,18 +255,20 @@ class Fleet:
         started = time.monotonic()
         self.state.mkdir(parents=True, exist_ok=True)
         keys = paths.make_keys(self.state)
-        self.meta_file.write_text(json.dumps({"hosts": count, "mistral_port": mistral_port(), "ssh": ssh,
-                                              "prometheus": None}), encoding="utf-8")
+        self.meta_file.write_text(json.dumps({"hosts": count, "mode": mode, "mistral_port": mistral_port(self.net),
+                                              "window_s": window_s, "ssh": ssh, "prometheus": None}), encoding="utf-8")
         self._start_daemon("mistral", [sys.executable, "-m", "lab.mistral", "--host", "127.0.0.1",
-                                       "--port", str(mistral_port()), "--state-dir", str(self.state)])
+                                       "--port", str(mistral_port(self.net)), "--state-dir", str(self.state)])
         _wait_for(lambda: http_json(self.mistral_url + "/_lab/faults", timeout=1)[0] == 200, 20, "the Mistral simulator")
+        if mode == "light":
+            self._start_daemon("hostserver", [sys.executable, "-m", "lab.light", "--socket", str(self.host_server)])
+            _wait_for(self.host_server.exists, 20, "the light lab's host server")
         settings = {"server_url": self.mistral_url, "interval_s": interval_s, "window_s": window_s, "timeout_s": timeout_s}
         hosts = self.hosts()
         for host in hosts:
-            host.install(keys["fleet"], settings)
+            host.install(keys["fleet"], settings, self.host_server if mode == "light" else None)
             host.start()
-        with ThreadPoolExecutor(max_workers=32) as pool:
-            list(pool.map(lambda h: _wait_for(lambda: h.health(timeout=1)[0] in (200, 503), 120, h.name), hosts))
+        wait_serving(hosts)
         meta = self.meta
         if prometheus and shutil.which("prometheus"):
             meta["prometheus"] = self._start_prometheus(hosts)
@@ -219,19 +278,23 @@ class Fleet:
             meta["ssh_key"] = self._start_sshd(hosts)
         self.meta_file.write_text(json.dumps(meta), encoding="utf-8")
         self.write_inventory()
-        log(f"lab: {count} host(s) up in {time.monotonic() - started:.1f}s (a request per agent every {interval_s:g}s, "
+        log(f"lab: {count} {mode} host(s) up in {time.monotonic() - started:.1f}s (a request per agent every {interval_s:g}s, "
             f"health window {window_s}s); Mistral simulator {self.mistral_url}"
             + (f"; Prometheus http://{meta['prometheus']}" if meta.get("prometheus") else "")
             + (f"; sshd on port {SSH_PORT}" if ssh else ""))
-        log(f"lab: inventory {paths.inventory_dir().relative_to(REPO)}/hosts.yml")
+        log(f"lab: inventory {self.inventory_dir.relative_to(REPO)}/hosts.yml")
 
     def down(self, log=print):
-        stopped = len(stop_all(self.hosts() or [Host(self.state, i) for i in range(1, MAX_HOSTS + 1)]))
-        for name in ("prometheus", "sshd", "mistral"):
+        stopped = len(stop_all(self.hosts() or self._hosts_on_disk()))
+        for name in ("prometheus", "sshd", "hostserver", "mistral"):
             self._stop_daemon(name)
         if self.state.exists():
+            # host by host in parallel: deleting a thousand hosts' files one after the other waits on the
+            # disk for each (a minute here), in parallel the waits overlap (seconds)
+            with ThreadPoolExecutor(max_workers=32) as pool:
+                list(pool.map(lambda folder: shutil.rmtree(folder, ignore_errors=True), self.state.glob("hosts/*")))
             shutil.rmtree(self.state, ignore_errors=True)
-        for generated in (paths.inventory_dir() / "hosts.yml", paths.inventory_dir() / "group_vars" / "genesis" / "lab.yml"):
+        for generated in (self.inventory_dir / "hosts.yml", self.inventory_dir / "group_vars" / "genesis" / "lab.yml"):
             generated.unlink(missing_ok=True)
         log(f"lab: down ({stopped} host process(es) stopped)")
 
@@ -249,9 +312,9 @@ class Fleet:
         except (OSError, ValueError):
             return
         deadline = time.monotonic() + 10
-        while _alive(pid) and time.monotonic() < deadline:
+        while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _alive(pid):
+        if alive(pid):
             os.kill(pid, signal.SIGKILL)
 
     def _start_prometheus(self, hosts):
@@ -260,15 +323,17 @@ class Fleet:
         targets = ",\n".join(f'        {{"targets": ["{h.address}:{HOST_PORT}"], "labels": {{"instance": "{h.name}"}}}}'
                              for h in hosts)
         (folder / "targets.json").write_text(f"[\n{targets}\n]\n", encoding="utf-8")
+        # Every 5 s; 15 s past 200 hosts, where scrapes every 5 s would cost Prometheus and the hosts ~15% of a core.
+        scrape = "5s" if len(hosts) <= 200 else "15s"
         (folder / "prometheus.yml").write_text(
-            "global:\n  scrape_interval: 5s\n  evaluation_interval: 5s\n"
+            f"global:\n  scrape_interval: {scrape}\n  evaluation_interval: {scrape}\n"
             "scrape_configs:\n  - job_name: genesis\n    file_sd_configs:\n"
             f"      - files: ['{folder / 'targets.json'}']\n", encoding="utf-8")
         self._start_daemon("prometheus", ["prometheus", f"--config.file={folder / 'prometheus.yml'}",
-                                          f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address={prometheus_address()}",
+                                          f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address={prometheus_address(self.net)}",
                                           "--storage.tsdb.retention.time=1d"], cwd=folder)
-        _wait_for(lambda: http_json(f"http://{prometheus_address()}/-/ready", timeout=1)[0] == 200, 30, "Prometheus")
-        return prometheus_address()
+        _wait_for(lambda: http_json(f"http://{prometheus_address(self.net)}/-/ready", timeout=1)[0] == 200, 30, "Prometheus")
+        return prometheus_address(self.net)
 
     def _start_sshd(self, hosts):
         folder = self.state / "ssh"
@@ -314,28 +379,43 @@ class Fleet:
                   "        # The lab's fleet key, read from the lab's secrets file; never printed.",
                   "        mistral_api_key: \"{{ (lookup('ansible.builtin.file', '"
                   + str(paths.keys_file(self.state)) + "') | from_json).fleet }}\""]
-        paths.inventory_dir().mkdir(parents=True, exist_ok=True)
-        (paths.inventory_dir() / "hosts.yml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        self.inventory_dir.mkdir(parents=True, exist_ok=True)
+        (self.inventory_dir / "hosts.yml").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     # -- faults and status --------------------------------------------------------------
     def restart(self, hosts):
         stop_all(hosts)
         for host in hosts:
             host.start()
-        for host in hosts:
-            _wait_for(lambda h=host: h.health(timeout=1)[0] in (200, 503), 60, host.name)
+        wait_serving(hosts)
 
-    def status(self):
+    def status(self, hosts=None):
+        """Every host's (or ``hosts``') pid and health, the simulator's faults, Prometheus."""
         def one(host):
             code, body = host.health()
             return {"host": host.name, "address": host.address, "pid": host.pid(),
                     "health": body.get("status") if isinstance(body, dict) else ("unreachable" if code is None else f"HTTP {code}"),
                     "start_failure": (host.fault_dir / "start_failure").exists()}
         with ThreadPoolExecutor(max_workers=32) as pool:
-            rows = list(pool.map(one, self.hosts()))
+            rows = list(pool.map(one, self.hosts() if hosts is None else hosts))
         code, faults = http_json(self.mistral_url + "/_lab/faults", timeout=2)
-        return {"hosts": rows, "mistral": self.mistral_url if code == 200 else None,
+        return {"mode": self.mode, "hosts": rows, "mistral": self.mistral_url if code == 200 else None,
                 "faults": faults.get("faults", []) if code == 200 else [], "prometheus": self.meta.get("prometheus")}
+
+
+def wait_serving(hosts):
+    """Wait until every host's /health answers (200 or 503), all at once; TimeoutError names those that do not."""
+    pending = list(hosts)
+    deadline = time.monotonic() + max(120, len(pending) * 0.3)
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        while pending:
+            serving = list(pool.map(lambda h: h.health(timeout=2)[0] in (200, 503), pending))
+            pending = [host for host, up in zip(pending, serving) if not up]
+            if pending and time.monotonic() > deadline:
+                raise TimeoutError(f"{len(pending)} host(s) did not come up in time: "
+                                   + ", ".join(h.name for h in pending[:10]) + (" ..." if len(pending) > 10 else ""))
+            if pending:
+                time.sleep(0.5)
 
 
 def _wait_for(predicate, timeout, what):

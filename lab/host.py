@@ -29,6 +29,8 @@ CONFIG = Path("infrastructure/config/production.yaml")
 PID_FILE = Path("run/genesis-orchestrator.pid")
 MESSAGES = [{"role": "user", "content": "Summarise the open ticket in one line."}]
 LOG_ROTATE_BYTES = 20 * 1024 * 1024
+# what a config that cannot be loaded raises in Orchestrator()
+CONFIG_ERRORS = (OSError, yaml.YAMLError, AttributeError, KeyError, TypeError, ValueError)
 
 
 def utcnow():
@@ -53,11 +55,18 @@ class AgentLog:
     def write(self, level, fields):
         text = " ".join(f"{k}={v}" for k, v in fields)
         with self.lock:
+            if self.fh is None:  # closed: the light lab's host stopped while a request of its was in flight
+                return
             self.fh.write(f"{stamp(millis=True)} {level} {text}\n")
             if self.fh.tell() > LOG_ROTATE_BYTES:
                 self.fh.close()
                 os.replace(self.path, f"{self.path}.1")
                 self.fh = open(self.path, "a", encoding="utf-8", buffering=1)  # pylint: disable=consider-using-with
+
+    def close(self):
+        with self.lock:
+            self.fh.close()
+            self.fh = None
 
 
 class Metrics:
@@ -143,11 +152,12 @@ class Orchestrator:
 
     WORST = {"ok": 0, "degraded": 1, "down": 2}
 
-    def __init__(self, app_root):
+    def __init__(self, app_root, api_key=None, registry=ModelRegistry):
         self.root = Path(app_root).resolve()
         self.config_path = self.root / CONFIG
         with open(self.config_path, encoding="utf-8") as fh:
-            self.config = yaml.safe_load(fh)
+            # the C loader where PyYAML has it: the light lab's host server loads a config at every host's start
+            self.config = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         self.loaded_at = stamp()
         self.started_at = stamp()
         self.models = self.config["models"]
@@ -158,8 +168,8 @@ class Orchestrator:
         self.interval_s = float(load.get("interval_s", 2.0))
         self.window_s = int(load.get("window_s", 20))
         api = self.config.get("mistral", {})
-        self.registry = ModelRegistry(self.models, server_url=api.get("server_url"),
-                                      timeout_s=float(api.get("timeout_s", 3)), source_address=self.bind)
+        self.registry = registry(self.models, api_key=api_key, server_url=api.get("server_url"),
+                                 timeout_s=float(api.get("timeout_s", 3)), source_address=self.bind)
         self.agents = list(self.models["agents"])
         self.states = {agent: AgentState(self.window_s) for agent in self.agents}
         self.metrics = Metrics()
@@ -171,7 +181,8 @@ class Orchestrator:
         self.server = None
 
     # -- load ---------------------------------------------------------------------------
-    def _one_request(self, agent, client, rng):
+    def one_request(self, agent, client, rng):
+        """One request of ``agent`` through the registry, counted in metrics, health window and log."""
         log = self.logs[agent]
 
         def on_attempt(model, kind, err):
@@ -202,7 +213,7 @@ class Orchestrator:
         self.stop.wait(rng.uniform(0, self.interval_s))
         while not self.stop.is_set():
             started = time.monotonic()
-            self._one_request(agent, client, rng)
+            self.one_request(agent, client, rng)
             self.stop.wait(max(0.05, self.interval_s * rng.uniform(0.8, 1.2) - (time.monotonic() - started)))
 
     # -- health -------------------------------------------------------------------------
@@ -226,7 +237,34 @@ class Orchestrator:
             "agents": agents,
         }
 
+    def respond(self, path):
+        """(HTTP status, body, content type) of a GET on ``path``: the endpoints of contract sections 4 and 5."""
+        path = path.split("?", 1)[0].rstrip("/")
+        if path == "/health":
+            body = self.health()
+        elif path.startswith("/health/"):
+            agent = path[len("/health/"):]
+            if agent not in self.states:
+                return 404, {"error": "unknown agent", "agent": agent, "agents": self.agents}, "application/json"
+            body = dict(self.agent_health(agent), agent=agent)
+        elif path == "/metrics":
+            return 200, self.metrics.render(), "text/plain; version=0.0.4"
+        else:
+            return 404, {"error": "not found"}, "application/json"
+        return 503 if body["status"] == "down" else 200, body, "application/json"
+
     # -- process ------------------------------------------------------------------------
+    def log_start(self, pid):
+        """The service's own start line, free text beside the model-call logs: log scanners must skip it."""
+        with open(self.service_log, "a", encoding="utf-8") as fh:
+            fh.write(f"[{stamp()}] genesis-orchestrator {VERSION} started pid {pid} "
+                     f"on {self.bind}:{self.port} (use_finetuned={self.models.get('use_finetuned', True)}, "
+                     f"rollout={self.models.get('rollout_percentage', 100)}%)\n")
+
+    def close(self):
+        for log in self.logs.values():
+            log.close()
+
     def serve(self):
         orchestrator = self
 
@@ -245,21 +283,7 @@ class Orchestrator:
                 self.wfile.write(data)
 
             def do_GET(self):  # pylint: disable=invalid-name
-                path = self.path.split("?", 1)[0].rstrip("/")
-                if path == "/health":
-                    body = orchestrator.health()
-                    self._send(503 if body["status"] == "down" else 200, body)
-                elif path.startswith("/health/"):
-                    agent = path[len("/health/"):]
-                    if agent not in orchestrator.states:
-                        self._send(404, {"error": "unknown agent", "agent": agent, "agents": orchestrator.agents})
-                        return
-                    body = dict(orchestrator.agent_health(agent), agent=agent)
-                    self._send(503 if body["status"] == "down" else 200, body)
-                elif path == "/metrics":
-                    self._send(200, orchestrator.metrics.render(), "text/plain; version=0.0.4")
-                else:
-                    self._send(404, {"error": "not found"})
+                self._send(*orchestrator.respond(self.path))
 
         self.server = ThreadingHTTPServer((self.bind, self.port), Handler)
         self.server.daemon_threads = True
@@ -270,11 +294,7 @@ class Orchestrator:
         pid_file = self.root / PID_FILE
         pid_file.parent.mkdir(parents=True, exist_ok=True)
         pid_file.write_text(f"{os.getpid()}\n", encoding="utf-8")
-        with open(self.service_log, "a", encoding="utf-8") as fh:
-            # Free text from the service itself, not a model-call line: log scanners must skip it.
-            fh.write(f"[{stamp()}] genesis-orchestrator {VERSION} started pid {os.getpid()} "
-                     f"on {self.bind}:{self.port} (use_finetuned={self.models.get('use_finetuned', True)}, "
-                     f"rollout={self.models.get('rollout_percentage', 100)}%)\n")
+        self.log_start(os.getpid())
 
         def shutdown(*_):
             self.stop.set()
@@ -309,7 +329,7 @@ def main(argv=None):
         return 1
     try:
         orchestrator = Orchestrator(args.app_root)
-    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+    except CONFIG_ERRORS as exc:
         print(f"genesis-orchestrator: cannot load {CONFIG}: {exc}", file=sys.stderr)
         return 1
     try:

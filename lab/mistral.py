@@ -96,6 +96,16 @@ def parse_fault(data):
     return fault
 
 
+def _calls(body):
+    """The ``calls`` of a /_lab/calls body: ``[[host, key or null, model], ...]``; ValueError says what is wrong."""
+    calls = body.get("calls") if isinstance(body, dict) else None
+    if not isinstance(calls, list) or not all(
+            isinstance(call, list) and len(call) == 3 and isinstance(call[0], str) and isinstance(call[2], str)
+            and (call[1] is None or isinstance(call[1], str)) for call in calls):
+        raise ValueError('the body is not {"calls": [[host, key or null, model], ...]}')
+    return calls
+
+
 def _fault_models(name, models):
     """The models a fault is about, with its defaults filled."""
     if name == "model_unavailable" and not models:
@@ -255,6 +265,56 @@ class MistralSimulator:
             self._usage[key] = (minute, requests + 1, used + tokens)
         return max(REQUESTS_PER_MINUTE - requests - 1, 0), max(TOKENS_PER_MINUTE - used - tokens, 0)
 
+    # what a call gets: the HTTP API plays it, /_lab/calls reports it
+
+    def stall(self, host, key, model):
+        """What holds a call before its answer: ``(closed, hang fault or None, slow delay in seconds)``."""
+        if self.fault("complete_failure", host, key, model):
+            return True, None, 0.0
+        hang = self.fault("hang", host, key, model)
+        slow = self.fault("slow", host, key, model)
+        return False, hang, slow.spec["delay_s"] if slow else 0.0
+
+    def refusal(self, host, key, model):
+        """``(status, body, headers)`` when the key check or a fault answers an API call, else None."""
+        revoked = self.fault("credentials", host, key, model) if key in self.keys else None
+        failing = self.fault("server_error", host, key, model)
+        if key not in self.keys or (revoked and revoked.spec["status"] == 401):
+            return 401, {"message": "Unauthorized", "request_id": str(uuid.uuid4())}, None
+        if revoked:
+            return 403, None, None
+        if failing:
+            status = HTTPStatus(failing.spec["status"])
+            return status, _error(status.phrase, status.phrase.lower().replace(" ", "_"), str(int(status))), None
+        return None
+
+    def chat_refusal(self, host, key, model):
+        """``(status, body, headers)`` when a chat call for ``model`` is rate limited or the model is not usable, else None."""
+        limited = self.fault("rate_limit", host, key, model)
+        if limited:
+            return 429, _error("Rate limit exceeded", "rate_limited", "1300"), {
+                "Retry-After": limited.spec["retry_after"],
+                "x-ratelimit-limit-req-minute": REQUESTS_PER_MINUTE, "x-ratelimit-remaining-req-minute": 0,
+                "x-ratelimit-limit-tokens-minute": TOKENS_PER_MINUTE, "x-ratelimit-remaining-tokens-minute": 0}
+        if not self.available(model, self.gone(host, key)):
+            return 400, _invalid_model(model), None
+        return None
+
+    def answers(self, calls):
+        """What each chat call ``[host, key, model]`` would get, decided now by the same faults and draws as the
+        API's, without waiting: ``[status or None (connection closed), seconds before the answer, error body or None]``.
+        The light lab's hosts make their calls this way, a batch per tick, instead of one HTTP request each."""
+        out = []
+        for host, key, model in calls:
+            closed, hang, delay = self.stall(host, key, model)
+            if closed:
+                out.append([None, 0.0, None])
+                continue
+            refused = self.refusal(host, key, model) or self.chat_refusal(host, key, model)
+            status, body = refused[:2] if refused else (200, None)
+            out.append([int(status), delay + (hang.spec["delay_s"] if hang else 0.0), body])
+        return out
+
     def log(self, line):
         """Append a line to the request log (line-buffered, never synced)."""
         if self._log:
@@ -383,9 +443,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
         self.sent = status
 
-    def _unauthorized(self):
-        self._send(401, {"message": "Unauthorized", "request_id": str(uuid.uuid4())})
-
     # /_lab: fault control
 
     def _lab(self, path):
@@ -403,6 +460,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(201, sim.add_fault(body))
             except ValueError as err:
                 self._send(400, {"message": "the body is not JSON" if body is NOT_JSON else str(err)})
+        elif path == "/_lab/calls" and self.command == "POST":
+            body = self._body()
+            try:
+                self._send(200, {"answers": sim.answers(_calls(body))})
+            except ValueError as err:
+                self._send(400, {"message": str(err)})
         elif path == "/_lab/faults" and self.command == "DELETE":
             self._send(200, {"cleared": sim.clear_faults(), "faults": []})
         elif path.startswith("/_lab/faults/") and self.command == "DELETE":
@@ -440,25 +503,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _failed(self, host, key, model):
         """Play the faults every API call may draw, and the key check; True when that answered the request."""
         sim = self.server.simulator
-        if sim.fault("complete_failure", host, key, model):
+        closed, hang, delay = sim.stall(host, key, model)
+        if closed:
             self.close_connection = True
             self.sent = "closed"
             return True
-        hang = sim.fault("hang", host, key, model)
         if hang:
             hang.released.wait(hang.spec["delay_s"])
-        slow = sim.fault("slow", host, key, model)
-        if slow:
-            time.sleep(slow.spec["delay_s"])
-        revoked = sim.fault("credentials", host, key, model) if key in sim.keys else None
-        failing = sim.fault("server_error", host, key, model)
-        if key not in sim.keys or (revoked and revoked.spec["status"] == 401):
-            self._unauthorized()
-        elif revoked:
-            self._send(403)
-        elif failing:
-            status = HTTPStatus(failing.spec["status"])
-            self._send(status, _error(status.phrase, status.phrase.lower().replace(" ", "_"), str(int(status))))
+        time.sleep(delay)
+        refused = sim.refusal(host, key, model)
+        if refused:
+            self._send(*refused)
         return self.sent != "-"
 
     def _model(self, route, model, host, key):
@@ -485,15 +540,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(422, {"detail": errors})
             return
         model = body["model"]
-        limited = sim.fault("rate_limit", host, key, model)
-        if limited:
-            self._send(429, _error("Rate limit exceeded", "rate_limited", "1300"), {
-                "Retry-After": limited.spec["retry_after"],
-                "x-ratelimit-limit-req-minute": REQUESTS_PER_MINUTE, "x-ratelimit-remaining-req-minute": 0,
-                "x-ratelimit-limit-tokens-minute": TOKENS_PER_MINUTE, "x-ratelimit-remaining-tokens-minute": 0})
-            return
-        if not sim.available(model, sim.gone(host, key)):
-            self._send(400, _invalid_model(model))
+        refused = sim.chat_refusal(host, key, model)
+        if refused:
+            self._send(*refused)
             return
         answer = _completion(body)
         cost = answer["usage"]["total_tokens"]

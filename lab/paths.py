@@ -16,7 +16,7 @@ MAX_NET = 99
 
 def net():
     """Which lab on this machine: ``$GENESIS_LAB_NET``, 0 (the default) to 99. Lab N has its own host
-    addresses (127.N.0.x), ports (Mistral 8600+N, Prometheus 9090+N), state folder and inventory, so
+    addresses (127.N.x.y), ports (Mistral 8600+N, Prometheus 9090+N), state folder and inventory, so
     several labs can run side by side (the test suite runs one per worker)."""
     value = os.environ.get("GENESIS_LAB_NET") or "0"
     if not value.isdigit() or int(value) > MAX_NET:
@@ -24,14 +24,21 @@ def net():
     return int(value)
 
 
-def state_dir():
-    """The lab's state folder: ``$GENESIS_LAB_DIR``, else ``.lab`` (lab N > 0: ``.lab-N``) at the root of the clone."""
-    return Path(os.environ.get("GENESIS_LAB_DIR") or REPO / (".lab" if net() == 0 else f".lab-{net()}"))
+def state_dir(number=None):
+    """Lab ``number``'s state folder (default: this lab's): ``.lab`` (lab N > 0: ``.lab-N``) at the root of the
+    clone; ``$GENESIS_LAB_DIR`` overrides this lab's."""
+    if number is None:
+        number = net()
+        if os.environ.get("GENESIS_LAB_DIR"):
+            return Path(os.environ["GENESIS_LAB_DIR"])
+    return REPO / (".lab" if number == 0 else f".lab-{number}")
 
 
-def inventory_dir():
-    """Where `lab up` writes the inventory: ``inventories/lab`` (lab N > 0: ``inventories/lab-N``)."""
-    return REPO / "inventories" / ("lab" if net() == 0 else f"lab-{net()}")
+def inventory_dir(number=None):
+    """Where `lab up` writes lab ``number``'s inventory (default: this lab's): ``inventories/lab`` (lab N > 0:
+    ``inventories/lab-N``)."""
+    number = net() if number is None else number
+    return REPO / "inventories" / ("lab" if number == 0 else f"lab-{number}")
 
 
 def keys_file(state):

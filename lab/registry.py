@@ -6,20 +6,25 @@ use_fallback=True)``, with the routing and fallback of contract section 3. Calls
 through the real ``mistralai`` SDK.
 """
 
+import json
 import os
 import random
 
-try:  # SDK >= 2.0
-    from mistralai.client import Mistral
-    from mistralai.client.errors import MistralError
-except ImportError:  # SDK 1.x
-    from mistralai import Mistral
-    from mistralai.models import SDKError as MistralError
 
-try:  # the SDK's HTTP client: httpx2 for SDK 3.x, httpx before
-    import httpx2 as httpx
-except ImportError:
-    import httpx
+def _sdk():
+    """The SDK's client class, its error class and its HTTP module, imported on first use: the light lab's
+    server routes its hosts' requests with this module without calling the SDK, which costs ~50 MB to import."""
+    try:  # SDK >= 2.0
+        from mistralai.client import Mistral
+        from mistralai.client.errors import MistralError
+    except ImportError:  # SDK 1.x
+        from mistralai import Mistral
+        from mistralai.models import SDKError as MistralError
+    try:  # the SDK's HTTP client: httpx2 for SDK 3.x, httpx before
+        import httpx2 as httpx
+    except ImportError:
+        import httpx
+    return Mistral, MistralError, httpx
 
 
 class ModelCallError(Exception):
@@ -32,23 +37,21 @@ class ModelCallError(Exception):
         self.message = message
 
 
-def _error_message(exc):
-    """The API's own message from an error body, else a short generic one."""
-    body = getattr(exc, "body", "") or ""
+def error_message(status, body):
+    """The API's own message from an error body (text), else a short generic one."""
     try:
-        import json
-        data = json.loads(body)
+        data = json.loads(body or "")
         if isinstance(data, dict):
-            return str(data.get("message") or data.get("detail") or "")[:200] or f"HTTP {exc.status_code}"
+            return str(data.get("message") or data.get("detail") or "")[:200] or f"HTTP {status}"
     except ValueError:
         pass
-    return {403: "Forbidden", 401: "Unauthorized"}.get(exc.status_code, f"HTTP {exc.status_code}")
+    return {403: "Forbidden", 401: "Unauthorized"}.get(status, f"HTTP {status}")
 
 
 def classify(exc, model):
     """Turn whatever the SDK raised into a ModelCallError."""
-    if isinstance(exc, MistralError) and getattr(exc, "status_code", -1) > 0:
-        return ModelCallError(model, str(exc.status_code), _error_message(exc))
+    if isinstance(exc, _sdk()[1]) and getattr(exc, "status_code", -1) > 0:
+        return ModelCallError(model, str(exc.status_code), error_message(exc.status_code, getattr(exc, "body", "")))
     names = " ".join(cls.__name__ for cls in type(exc).__mro__)
     if "Timeout" in names:
         return ModelCallError(model, "timeout", "Request timed out")
@@ -67,9 +70,10 @@ class ModelRegistry:
 
     def client(self):
         """A new SDK client; callers keep one per thread (httpx pools are not shared across threads here)."""
+        mistral, _, httpx = _sdk()
         transport = httpx.HTTPTransport(local_address=self.source_address, retries=0) if self.source_address else None
         http = httpx.Client(transport=transport, timeout=self.timeout_s)
-        return Mistral(api_key=self.api_key, server_url=self.server_url, client=http, timeout_ms=int(self.timeout_s * 1000))
+        return mistral(api_key=self.api_key, server_url=self.server_url, client=http, timeout_ms=int(self.timeout_s * 1000))
 
     def agent(self, agent):
         return self.models["agents"][agent]

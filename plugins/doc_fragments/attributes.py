@@ -21,3 +21,15 @@ attributes:
     support: N/A
     platforms: posix
 """
+
+    # The check and diff mode of a module that only reads.
+    READ_ONLY = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; it does in check mode exactly what it does in a normal run.
+  diff_mode:
+    support: none
+    description: Changes nothing, so there is nothing to diff.
+"""

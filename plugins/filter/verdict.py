@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.genesis.model_ops.plugins.module_utils._verdict import diagnose, report_markdown
+from ansible_collections.genesis.model_ops.plugins.plugin_utils._report_markdown import report_markdown
+from ansible_collections.genesis.model_ops.plugins.plugin_utils._verdict_report import diagnose
 
 
 def verdict(evidence):

@@ -4,9 +4,9 @@
 
 """Set one variable (the API key) in a Genesis env file (host contract section 2), the safe way.
 
-The same guarantees as the config editors (_config): a lock, a backup, an atomic replace that
-keeps the owner, an audit line; and the file is always left mode 0600. The value is a secret: it
-is never returned, and the diff and the audit line show a fingerprint in its place.
+The same file primitives as the config editors (_files): a lock, a backup, an atomic replace
+that keeps the owner, an audit line; and the file is always left mode 0600. The value is a
+secret: it is never returned, and the diff and the audit line show a fingerprint in its place.
 """
 
 from __future__ import annotations
@@ -16,10 +16,8 @@ import re
 import time
 import types
 
-from ansible_collections.genesis.model_ops.plugins.module_utils._config import (
-    ConfigError, _backup, _locked, _utc_now, _write_atomically, append_audit)
-from ansible_collections.genesis.model_ops.plugins.module_utils._evidence import env_assignment
-from ansible_collections.genesis.model_ops.plugins.module_utils._mistral import fingerprint as _fingerprint
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import env_assignment, fingerprint as _fingerprint
+from ansible_collections.genesis.model_ops.plugins.module_utils._files import ConfigError, commit, locked
 
 MODE = 0o600
 _NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
@@ -96,7 +94,7 @@ def set_value(path, name, value, check_mode=False, backup=False, lock_timeout=30
                           before_header=path, after_header=path)
     if not result['changed'] or check_mode:
         return result
-    with _locked(path, target, lock_timeout):
+    with locked(path, target, lock_timeout):
         st, data = read()  # again, under the lock
         new_text, old = plan(data.decode('utf-8', 'replace'), name, value)
         now_ns = time.time_ns()
@@ -104,19 +102,10 @@ def set_value(path, name, value, check_mode=False, backup=False, lock_timeout=30
         secure = types.SimpleNamespace(st_mode=MODE, st_uid=st.st_uid if st else os.geteuid(),
                                        st_gid=st.st_gid if st else os.getegid(),
                                        st_atime_ns=st.st_atime_ns if st else now_ns, st_mtime_ns=st.st_mtime_ns if st else now_ns)
-        try:
-            if backup and st is not None:
-                result['backup_file'] = _backup(target, data, secure)  # the backup holds the key too: 0600
-            _write_atomically(target, new_text.encode('utf-8'), secure)
-        except OSError as exc:
-            raise ConfigError('cannot write %s: %s' % (path, exc.strerror)) from exc
+        # the backup holds the key too: 0600
+        backup_file, audit = commit(path, target, data, new_text.encode('utf-8'), secure, backup=backup and st is not None,
+                                    audit_log=audit_log, audit_context=audit_context,
+                                    record=dict(key=name, before=fingerprint(old), after=fingerprint(value)))
         result['fingerprint_before'] = fingerprint(old)
-        if audit_log:
-            result['audit'] = dict(audit_context or {}, at=_utc_now(), file=path, key=name, before=fingerprint(old),
-                                   after=fingerprint(value), backup=result.get('backup_file'))
-            try:
-                append_audit(audit_log, result['audit'])
-            except OSError as exc:
-                raise ConfigError('%s changed (%s fingerprint %s -> %s) but the audit log %s could not be written: %s' % (
-                    path, name, fingerprint(old), fingerprint(value), audit_log, exc.strerror)) from exc
+        result.update((field, item) for field, item in (('backup_file', backup_file), ('audit', audit)) if item)
     return result

@@ -21,14 +21,13 @@ Public API: ``collect(...)`` returns ``(result, key)``; the caller must hide ``k
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 import stat
 import time
 
-from ansible_collections.genesis.model_ops.plugins.module_utils._config import ConfigError, parse_percentage
-from ansible_collections.genesis.model_ops.plugins.module_utils._health import finding
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import (
+    env_assignment, finding, fingerprint, parse_percentage)
 from ansible_collections.genesis.model_ops.plugins.module_utils._logscan import TailReader, parse_timestamp, scan
 
 try:
@@ -123,7 +122,7 @@ def read_config(path, now):
         invalid('models.use_finetuned is %r, expected true or false' % (use_finetuned,), 'warning', field='models.use_finetuned')
     try:
         config['rollout_percentage'] = parse_percentage(models.get('rollout_percentage'))
-    except ConfigError as exc:
+    except ValueError as exc:
         invalid('models.rollout_percentage: %s' % exc, 'warning', field='models.rollout_percentage')
 
     agents = models.get('agents')
@@ -225,23 +224,6 @@ def read_service(pid_file, now):
 
 # --- the env file and its key ---------------------------------------------------------------
 
-def env_assignment(line):
-    """(name, value) of a KEY=VALUE env-file line (as systemd and a shell take it: an export prefix and
-    outer quotes dropped), or None for a comment, a blank or any other line."""
-    line = line.strip()
-    if not line or line.startswith('#'):
-        return None
-    if line.startswith('export '):
-        line = line[len('export '):].lstrip()
-    name, sep, value = line.partition('=')
-    if not sep:
-        return None
-    value = value.strip()
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in '"\'':
-        value = value[1:-1]
-    return name.strip(), value
-
-
 def _key_from(text):
     """The value of the last MISTRAL_API_KEY= line, quotes stripped."""
     key = None
@@ -284,7 +266,7 @@ def read_key(env_file):
     key = _key_from(text)
     info['present'] = bool(key)
     if key:
-        info['fingerprint'] = hashlib.sha256(key.encode()).hexdigest()[:8]
+        info['fingerprint'] = fingerprint(key)
     else:
         findings.append(finding('api_key_missing', 'critical', '%s sets no %s' % (env_file, KEY_NAME), env_file=env_file))
     return info, findings, key or None

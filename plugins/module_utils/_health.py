@@ -4,7 +4,7 @@
 
 """Probe a Genesis host's health endpoint (host contract section 4) into findings.
 
-Standard library only (plus ansible's own urls): this runs on Genesis hosts.
+Standard library only: this runs on Genesis hosts.
 
 Calls per probe: ``GET /health`` always; ``GET /health/<agent>`` only for the
 agents a caller names, so their HTTP status is the real one. Without names the
@@ -19,15 +19,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import socket
 import time
 import urllib.parse
-from urllib.error import HTTPError
 
-from ansible.module_utils.urls import Request, make_context
-
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import finding, mask
+from ansible_collections.genesis.model_ops.plugins.module_utils._http import http_get, tls_context
 from ansible_collections.genesis.model_ops.plugins.module_utils._jmespath_lite import ExpressionError, compile_expression
-from ansible_collections.genesis.model_ops.plugins.module_utils._logscan import redact
 
 # JMESPath of each field; service fields read from the /health payload, agent
 # fields from one agent's object (in /health's agents, or /health/<agent>'s body).
@@ -57,17 +54,29 @@ _RANK = {'ok': 0, 'degraded': 1, 'down': 2}
 MAX_BODY = 1024 * 1024
 EXCERPT_CHARS = 200
 
-# A timeout shows as the exception itself or, from urllib, as its `reason`.
-_TIMEOUTS = (socket.timeout, TimeoutError)
+# The options of every module that probes a health endpoint (plugins/doc_fragments/health_probe.py documents them).
+HEALTH_PROBE_ARGUMENT_SPEC = dict(
+    timeout=dict(type='float', default=10),
+    validate_certs=dict(type='bool', default=True),
+    fields=dict(type='dict', apply_defaults=True, options=dict(
+        (name, dict(type='str', default=default)) for name, default in DEFAULT_FIELDS.items())),
+    error_rate_threshold=dict(type='float', default=0.05),
+    fallback_rate_threshold=dict(type='float', default=0.10),
+)
 
 
-def finding(code, severity, message, agent=None, **evidence):
-    return {'code': code, 'severity': severity, 'agent': agent, 'message': message, 'evidence': evidence}
+def probe_option_error(params):
+    """A message naming a bad HEALTH_PROBE_ARGUMENT_SPEC option and what is allowed, or None."""
+    if params['timeout'] <= 0:
+        return 'timeout must be above 0, got %s' % params['timeout']
+    for name in ('error_rate_threshold', 'fallback_rate_threshold'):
+        if not 0 <= params[name] <= 1:
+            return '%s must be between 0 and 1, got %s' % (name, params[name])
+    return None
 
 
 def _excerpt(body):
-    text = ' '.join(body.decode('utf-8', 'replace').split())
-    return redact(text[:EXCERPT_CHARS])
+    return mask(' '.join(body.decode('utf-8', 'replace').split())[:EXCERPT_CHARS])
 
 
 def _number(value):
@@ -84,7 +93,7 @@ class HealthProbe:
     """Probes one base URL at a time; safe to share between threads."""
 
     def __init__(self, fields=None, agents=None, timeout=10, validate_certs=True, use_proxy=True,
-                 error_rate_threshold=0.05, fallback_rate_threshold=0.10):
+                 error_rate_threshold=0.05, fallback_rate_threshold=0.10, clock=time.monotonic):
         """fields: {name: expression} over DEFAULT_FIELDS. Raises ExpressionError naming the field."""
         self.expressions = dict(DEFAULT_FIELDS, **(fields or {}))
         self.readers = {}
@@ -98,32 +107,24 @@ class HealthProbe:
         self.use_proxy = use_proxy
         self.error_rate_threshold = error_rate_threshold
         self.fallback_rate_threshold = fallback_rate_threshold
+        self.clock = clock
         # Built once: loading the CA store costs ~40 ms of CPU, which a fleet's threads would pay in turn.
-        self.ssl_context = make_context(validate_certs=validate_certs)
+        self.ssl_context = tls_context(validate_certs)
 
     # -- HTTP -------------------------------------------------------------
 
-    def fetch(self, url):
-        """GET url. Returns {http_status, body, latency_ms, error}; error is a (code, message) when no HTTP answer came."""
-        answer = {'url': url, 'http_status': None, 'body': b'', 'latency_ms': None, 'error': None}
-        start = time.monotonic()
-        try:
-            try:
-                response = Request().open('GET', url, headers={'Accept': 'application/json'}, timeout=self.timeout,
-                                          use_proxy=self.use_proxy, use_netrc=False, context=self.ssl_context)
-            except HTTPError as exc:  # a non-2xx answer is still an answer, with a body to judge
-                response = exc
-            answer['http_status'] = response.getcode()
-            answer['body'] = response.read(MAX_BODY) or b''
-        except Exception as exc:  # pylint: disable=broad-except
-            # Refused, DNS, TLS, reset, a timeout before or during the body: no usable answer.
-            reason = getattr(exc, 'reason', exc)
-            if isinstance(reason, _TIMEOUTS) or isinstance(exc, _TIMEOUTS) or 'timed out' in str(reason):
-                answer['error'] = ('timeout', 'no answer from %s within %ss' % (url, self.timeout))
-            elif answer['http_status'] is None:
-                answer['error'] = ('unreachable', 'cannot connect to %s: %s' % (url, reason or type(exc).__name__))
-            # else: a status came, the body broke off: judged below as the (empty) body it is
-        answer['latency_ms'] = round((time.monotonic() - start) * 1000, 1)
+    def fetch(self, url, deadline=None):
+        """GET url within timeout seconds, and by deadline (a clock() time) if given.
+
+        Returns http_get's answer with url, and error a (code, message) when no HTTP answer came.
+        """
+        timeout = self.timeout if deadline is None else min(self.timeout, deadline - self.clock())
+        answer = dict(http_get(url, timeout, context=self.ssl_context, use_proxy=self.use_proxy, max_body=MAX_BODY,
+                               clock=self.clock), url=url)
+        if answer['error'] == 'timeout':
+            answer['error'] = ('timeout', 'no answer from %s within %gs' % (url, max(timeout, 0)))
+        elif answer['error']:
+            answer['error'] = ('unreachable', 'cannot connect to %s: %s' % (url, answer['reason']))
         return answer
 
     def _payload(self, answer, agent=None):
@@ -187,9 +188,9 @@ class HealthProbe:
         if isinstance(last_error, dict):
             message = last_error.get('message')
             result['last_error'] = {'at': last_error.get('at'), 'status': last_error.get('status'),
-                                    'message': redact(message) if isinstance(message, str) else message}
+                                    'message': mask(message)}
         elif isinstance(last_error, str):
-            result['last_error'] = {'at': None, 'status': None, 'message': redact(last_error)}
+            result['last_error'] = {'at': None, 'status': None, 'message': mask(last_error)}
         else:
             result['last_error'] = None
 
@@ -236,13 +237,14 @@ class HealthProbe:
 
     # -- one probe ------------------------------------------------------------
 
-    def probe(self, base_url):
-        """Probe one host; return its result (never raises for what the network or payload does)."""
+    def probe(self, base_url, deadline=None):
+        """Probe one host, every request by deadline (a clock() time) if given; return its result
+        (never raises for what the network or payload does)."""
         base_url = base_url.rstrip('/')
         findings = []
         result = {'url': base_url, 'status': 'unknown', 'healthy': False, 'http_status': None, 'latency_ms': None,
                   'version': None, 'started_at': None, 'config': None, 'agents': {}, 'findings': findings}
-        answer = self.fetch(base_url + '/health')
+        answer = self.fetch(base_url + '/health', deadline)
         result['http_status'], result['latency_ms'] = answer['http_status'], answer['latency_ms']
         payload, problem = self._payload(answer)
         if answer['error']:
@@ -270,7 +272,7 @@ class HealthProbe:
                 result['agents'][name] = self.agent_result(data, name, None, findings)
         else:
             for name in self.agents:
-                result['agents'][name] = self._probe_agent(base_url, name, listed.get(name), findings)
+                result['agents'][name] = self._probe_agent(base_url, name, listed.get(name), findings, deadline)
 
         agent_statuses = [agent['status'] for agent in result['agents'].values()]
         if problem:
@@ -287,8 +289,8 @@ class HealthProbe:
         result['healthy'] = result['status'] == 'ok' and all(status == 'ok' for status in agent_statuses)
         return result
 
-    def _probe_agent(self, base_url, name, listed, findings):
-        answer = self.fetch('%s/health/%s' % (base_url, urllib.parse.quote(name, safe='')))
+    def _probe_agent(self, base_url, name, listed, findings, deadline):
+        answer = self.fetch('%s/health/%s' % (base_url, urllib.parse.quote(name, safe='')), deadline)
         payload, problem = self._payload(answer, name)
         if problem is None:
             return self.agent_result(payload, name, answer['http_status'], findings)
@@ -298,20 +300,21 @@ class HealthProbe:
             return self.agent_result(listed, name, answer['http_status'], findings)
         return self._empty_agent(answer['http_status'])
 
-    def wait_healthy(self, base_url, wait_timeout, wait_interval, baseline=None, clock=time.monotonic, sleep=time.sleep):
-        """Probe until healthy (with a baseline: recovered, see recovered()) or wait_timeout seconds have
-        passed; return the last result with `attempts` (and `worse` with a baseline)."""
-        deadline = clock() + wait_timeout
+    def wait_healthy(self, base_url, wait_timeout, wait_interval, baseline=None, sleep=time.sleep):
+        """Probe until healthy (with a baseline: no worse, see worse_than()) or wait_timeout seconds have
+        passed, probes included: a request still going at the deadline is cut short there (wait_timeout 0
+        is one probe, with its own timeout). Returns the last result with `attempts` (and `worse` with a baseline)."""
+        deadline = self.clock() + wait_timeout
         attempts = 0
         while True:
             attempts += 1
-            result = self.probe(base_url)
+            result = self.probe(base_url, deadline if wait_timeout > 0 else None)
             if baseline is not None:
                 result['worse'] = worse_than(result, baseline)
                 done = not result['worse']
             else:
                 done = result['healthy']
-            if done or clock() + wait_interval > deadline:
+            if done or self.clock() + wait_interval >= deadline:
                 break
             sleep(wait_interval)
         result['attempts'] = attempts

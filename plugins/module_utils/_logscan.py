@@ -26,6 +26,8 @@ import glob
 import os
 import re
 
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import finding, mask
+
 CATEGORIES = ('errors', 'rate_limit', 'auth', 'model_not_found', 'server_error')
 
 DEFAULT_GLOB = '/opt/genesis/logs/finetuning/*.log'
@@ -56,34 +58,6 @@ _TIMESTAMP = re.compile(
 # The contract's line: timestamp, level, then key=value fields (values may be quoted).
 _CONTRACT_REST = re.compile(r'\s+[A-Za-z]+\s+\w+=')
 _FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
-
-# Secrets in samples. Order matters: an auth scheme first, so its token is gone
-# before the key=value rule sees the header.
-_AUTH_SCHEME = re.compile(r'\b(Bearer|Basic|Token)(\s+)[A-Za-z0-9._~+/=-]+', re.I)
-_KEY_VALUE = re.compile(
-    r'''([\w-]*?(?:api[_-]?key|apikey|token|secret|password|passwd))(["']?\s*[:=]\s*)(?!<redacted>)'''
-    r'''("[^"]*"|'[^']*'|[^\s,;&"'}]+)''', re.I)
-_LONG_TOKEN = re.compile(r'(?<![A-Za-z0-9])[A-Za-z0-9]{32,}(?![A-Za-z0-9])')
-_WORD_DELIMITERS = ' \t=\'"([{,'
-REDACTED = '<redacted>'
-
-
-def redact(text):
-    """Mask what looks like a credential: auth headers, key=value secrets, long tokens.
-
-    A long token inside a fine-tuned model id (a word starting with "ft:") is kept:
-    model ids are what an operator needs to read.
-    """
-    text = _AUTH_SCHEME.sub(r'\1\2' + REDACTED, text)
-    text = _KEY_VALUE.sub(r'\1\2' + REDACTED, text)
-
-    def long_token(match):
-        start = match.start()
-        while start > 0 and text[start - 1] not in _WORD_DELIMITERS:
-            start -= 1
-        return match.group(0) if text.startswith('ft:', start) else REDACTED
-
-    return _LONG_TOKEN.sub(long_token, text)
 
 
 def parse_timestamp(line):
@@ -118,10 +92,6 @@ def parse_fields(line):
 
 def format_timestamp(stamp):
     return stamp.isoformat(timespec='milliseconds').replace('+00:00', 'Z')
-
-
-def _finding(code, severity, message, **evidence):
-    return {'code': code, 'severity': severity, 'agent': None, 'message': message, 'evidence': evidence}
 
 
 class TailReader:
@@ -172,6 +142,12 @@ class _Scan:
         self.samples = {category: [] for category in CATEGORIES}
         self.first_seen = dict.fromkeys(CATEGORIES)
         self.last_seen = dict.fromkeys(CATEGORIES)
+        self.masked = {}  # agent and status values repeat on every line: mask each once
+
+    def mask_field(self, value):
+        if value not in self.masked:
+            self.masked[value] = mask(value)
+        return self.masked[value]
 
     def decode(self, raw):
         raw = raw.rstrip(b'\r')
@@ -190,11 +166,11 @@ class _Scan:
             self.unparsed_lines += 1
         else:
             if fields.get('agent'):
-                agent = redact(fields['agent'])
+                agent = self.mask_field(fields['agent'])
                 agent_counts = self.by_agent.setdefault(agent, dict(dict.fromkeys(CATEGORIES, 0), lines=0))
                 agent_counts['lines'] += 1
             if fields.get('status'):
-                status = redact(fields['status'])
+                status = self.mask_field(fields['status'])
                 self.by_status[status] = self.by_status.get(status, 0) + 1
         for category in CATEGORIES:
             if not _PATTERNS[category].search(line):
@@ -208,7 +184,7 @@ class _Scan:
                 if self.last_seen[category] is None or stamp > self.last_seen[category]:
                     self.last_seen[category] = stamp
             if len(self.samples[category]) < self.max_samples:
-                self.samples[category].append({'file': path, 'line': redact(line)[:SAMPLE_CHARS]})
+                self.samples[category].append({'file': path, 'line': mask(line)[:SAMPLE_CHARS]})
 
 
 def _log_dir(path_glob):
@@ -237,10 +213,10 @@ def scan(path_glob=DEFAULT_GLOB, lines=None, minutes=None, samples=3, max_bytes=
     paths = [path for path in glob.glob(path_glob) if os.path.isfile(path)]
     log_dir = _log_dir(path_glob)
     if not os.path.isdir(log_dir):
-        findings.append(_finding('log_dir_missing', 'warning', 'log directory %s does not exist' % log_dir,
-                                 path=log_dir, path_glob=path_glob))
+        findings.append(finding('log_dir_missing', 'warning', 'log directory %s does not exist' % log_dir,
+                                path=log_dir, path_glob=path_glob))
     elif not paths:
-        findings.append(_finding('no_log_files', 'warning', 'no file matches %s' % path_glob, path_glob=path_glob))
+        findings.append(finding('no_log_files', 'warning', 'no file matches %s' % path_glob, path_glob=path_glob))
 
     def mtime(path):
         try:
@@ -273,14 +249,14 @@ def scan(path_glob=DEFAULT_GLOB, lines=None, minutes=None, samples=3, max_bytes=
                         break
                 else:
                     if reader.truncated:
-                        findings.append(_finding(
+                        findings.append(finding(
                             'window_truncated', 'info',
                             '%s: stopped after the last %d bytes before the window was complete' % (path, max_bytes),
                             file=path, bytes_read=reader.bytes_read, max_bytes=max_bytes))
                 entry['bytes_read'] = reader.bytes_read
         except OSError as exc:
-            findings.append(_finding('unreadable_file', 'warning', 'cannot read %s: %s' % (path, exc.strerror or exc),
-                                     file=path))
+            findings.append(finding('unreadable_file', 'warning', 'cannot read %s: %s' % (path, exc.strerror or exc),
+                                    file=path))
 
     files.sort(key=lambda item: item['path'])
     for category in CATEGORIES:

@@ -11,7 +11,6 @@ Runbook steps "Check API Credentials", "Check Model Registry Status" and "Test F
 from __future__ import annotations
 
 import email.utils
-import hashlib
 import json
 import logging
 import time
@@ -19,6 +18,8 @@ import traceback
 from datetime import datetime, timezone
 
 from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import fingerprint, mask
 
 # SDK >= 2.0 moved the client to mistralai.client; 1.x has it at the top level.
 try:
@@ -70,26 +71,11 @@ CONNECT_ERROR_NAMES = frozenset((
     'NoResponseError', 'ConnectionError',
 ))
 
-MASK = '********'
-
 # The SDK's debug logger prints request headers, Authorization included, when MISTRAL_DEBUG is set.
 _SILENT_LOGGER = logging.getLogger('genesis.model_ops.mistral_sdk')
 _SILENT_LOGGER.disabled = True
 # The SDK warns on stderr about deprecated models; the result reports them already.
 logging.getLogger('mistralai').addHandler(logging.NullHandler())
-
-
-def fingerprint(key):
-    """Identify a key without revealing any part of it."""
-    return hashlib.sha256(key.encode('utf-8')).hexdigest()[:8]
-
-
-def scrub(text, secrets):
-    """Mask every secret in a message that is about to leave the module."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, MASK)
-    return text
 
 
 def dedupe(model_ids):
@@ -164,7 +150,7 @@ def _body_message(body):
 def classify(exc, secrets=()):
     """Turn whatever the SDK raised into a Failure; never raises itself."""
     names = [cls.__name__ for cls in type(exc).__mro__]
-    text = scrub(str(exc) or names[0], secrets)
+    text = mask(str(exc) or names[0], secrets)
     if any('Timeout' in name for name in names):
         return Failure('timeout', message='%s: %s' % (names[0], text))
     if CONNECT_ERROR_NAMES.intersection(names):
@@ -195,7 +181,7 @@ def classify(exc, secrets=()):
         kind = 'server_error'
     else:
         kind = 'api_error'
-    detail = scrub(_body_message(body), secrets)[:300] or 'no body'
+    detail = mask(_body_message(body), secrets)[:300] or 'no body'
     return Failure(kind, status, headers, 'HTTP %d: %s' % (status, detail))
 
 

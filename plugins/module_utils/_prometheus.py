@@ -17,24 +17,19 @@ from __future__ import annotations
 
 import json
 import math
-import socket
 import urllib.parse
-from urllib.error import HTTPError
 
-from ansible.module_utils.urls import Request, make_context
-
-from ansible_collections.genesis.model_ops.plugins.module_utils._health import finding
-from ansible_collections.genesis.model_ops.plugins.module_utils._logscan import redact
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import finding, mask
+from ansible_collections.genesis.model_ops.plugins.module_utils._http import http_get, tls_context
 
 DEFAULT_URL = 'http://localhost:9090'
 DEFAULT_QUERY = 'sum by (instance, agent) (rate(model_errors_total[5m]))'
 MAX_BODY = 16 * 1024 * 1024
 EXCERPT_CHARS = 200
-_TIMEOUTS = (socket.timeout, TimeoutError)
 
 
 def _excerpt(body):
-    return redact(' '.join(body.decode('utf-8', 'replace').split())[:EXCERPT_CHARS])
+    return mask(' '.join(body.decode('utf-8', 'replace').split())[:EXCERPT_CHARS])
 
 
 def _value(pair):
@@ -84,22 +79,14 @@ def query(url, promql=DEFAULT_QUERY, timeout=10, validate_certs=True):
         return result
     endpoint = '%s/api/v1/query?%s' % (url.rstrip('/'), urllib.parse.urlencode({'query': promql}))
     findings = result['findings']
-    try:
-        try:
-            response = Request().open('GET', endpoint, headers={'Accept': 'application/json'}, timeout=timeout,
-                                      use_netrc=False, context=make_context(validate_certs=validate_certs))
-        except HTTPError as exc:  # Prometheus answers a bad query with 400 and a JSON error: read it
-            response = exc
-        result['http_status'] = response.getcode()
-        body = response.read(MAX_BODY) or b''
-    except Exception as exc:  # pylint: disable=broad-except
-        # Refused, DNS, TLS, reset, or a timeout before or during the body: no usable answer.
-        reason = getattr(exc, 'reason', exc)
-        if isinstance(reason, _TIMEOUTS) or isinstance(exc, _TIMEOUTS) or 'timed out' in str(reason):
-            findings.append(finding('timeout', 'warning', 'no answer from %s within %ss' % (url, timeout), url=url))
-        else:
-            findings.append(finding('prometheus_unreachable', 'warning', 'cannot query %s: %s' % (
-                url, reason or type(exc).__name__), url=url, http_status=result['http_status']))
+    reply = http_get(endpoint, timeout, context=tls_context(validate_certs), max_body=MAX_BODY)
+    result['http_status'], body = reply['http_status'], reply['body']
+    if reply['error'] == 'timeout':
+        findings.append(finding('timeout', 'warning', 'no answer from %s within %ss' % (url, timeout), url=url))
+        return result
+    if reply['error']:
+        findings.append(finding('prometheus_unreachable', 'warning', 'cannot query %s: %s' % (url, reply['reason']),
+                                url=url, http_status=None))
         return result
 
     try:

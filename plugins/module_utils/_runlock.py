@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 
+from ansible_collections.genesis.model_ops.plugins.module_utils._files import write_atomically
+
 
 def read(path):
     """The lock's content, {} when the file is gone, None when it cannot be understood (counts as held)."""
@@ -43,8 +45,5 @@ def write(path, content, exclusive):
         with os.fdopen(fd, 'w', encoding='utf-8') as handle:
             json.dump(content, handle)
         return True
-    tmp = '%s.%d.tmp' % (path, os.getpid())
-    with open(tmp, 'w', encoding='utf-8') as handle:
-        json.dump(content, handle)
-    os.replace(tmp, path)
+    write_atomically(path, json.dumps(content).encode('utf-8'))  # a temporary file of its own name, then a rename
     return True

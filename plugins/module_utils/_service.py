@@ -18,8 +18,7 @@ import signal
 import subprocess
 import time
 
-from ansible_collections.genesis.model_ops.plugins.module_utils._evidence import env_assignment
-from ansible_collections.genesis.model_ops.plugins.module_utils._logscan import redact
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import env_assignment, mask
 
 UNIT_DIR = '/run/systemd/system'
 
@@ -113,7 +112,7 @@ def _tail(path, lines=5):
             text = handle.read().decode('utf-8', 'replace')
     except OSError:
         return ''
-    return redact(' | '.join(line for line in text.splitlines()[-lines:] if line.strip()))
+    return ' | '.join(line for line in mask(text).splitlines()[-lines:] if line.strip())
 
 
 def start_process(app_root, pid_file, env_file, command, timeout, old_pid=None, sleep=time.sleep, clock=time.monotonic):
@@ -166,7 +165,7 @@ def systemd_pid(name, run=None):
 def systemd_action(action, name, run=None):
     proc = (run or subprocess.run)(['systemctl', action, '--', name], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise ServiceError('systemctl %s %s failed (%s): %s' % (action, name, proc.returncode, redact(proc.stderr.strip())))
+        raise ServiceError('systemctl %s %s failed (%s): %s' % (action, name, proc.returncode, mask(proc.stderr.strip())))
 
 
 def manage(params, check_mode):

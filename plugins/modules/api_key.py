@@ -35,10 +35,6 @@ options:
     description: Keep a copy of the old file, mode C(0600), as C(<path>.<YYYYmmddTHHMMSSffffff>Z.bak).
     type: bool
     default: false
-  lock_timeout:
-    description: Seconds to wait for another run on the same file to finish before failing.
-    type: float
-    default: 30
 attributes:
   check_mode:
     support: full
@@ -46,7 +42,7 @@ attributes:
   diff_mode:
     support: full
     description: The file before and after, with each value of the variable replaced by its fingerprint.
-extends_documentation_fragment: [genesis.model_ops.attributes, genesis.model_ops.audit]
+extends_documentation_fragment: [genesis.model_ops.attributes, genesis.model_ops.file_edit]
 seealso:
   - module: genesis.model_ops.mistral_check
   - module: genesis.model_ops.orchestrator_service
@@ -103,8 +99,8 @@ audit:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.genesis.model_ops.plugins.module_utils._config import CONFIG_ARGUMENT_SPEC, ConfigError, check_edit_options
 from ansible_collections.genesis.model_ops.plugins.module_utils._envfile import set_value
+from ansible_collections.genesis.model_ops.plugins.module_utils._files import EDIT_ARGUMENT_SPEC, ConfigError, edit_option_error
 
 
 def main():
@@ -113,12 +109,15 @@ def main():
             value=dict(type='str', required=True, no_log=True),
             name=dict(type='str', default='MISTRAL_API_KEY'),
             path=dict(type='path', default='/etc/genesis/genesis.env'),
-            **dict((name, CONFIG_ARGUMENT_SPEC[name]) for name in ('backup', 'lock_timeout', 'audit_log', 'audit_context'))
+            backup=dict(type='bool', default=False),
+            **EDIT_ARGUMENT_SPEC
         ),
         supports_check_mode=True,
     )
     params = module.params
-    check_edit_options(module)
+    error = edit_option_error(params)
+    if error:
+        module.fail_json(msg=error)
     try:
         result = set_value(params['path'], params['name'], params['value'], check_mode=module.check_mode,
                            backup=params['backup'], lock_timeout=params['lock_timeout'],

@@ -36,45 +36,9 @@ options:
       - When omitted, the global switch C(models.use_finetuned) is set.
       - An agent that is not in the file is refused; the message names the agents that are.
     type: str
-  path:
-    description:
-      - The Genesis C(production.yaml) to edit.
-    type: path
-    default: /opt/genesis/infrastructure/config/production.yaml
-    aliases: [dest]
-  backup:
-    description:
-      - Keep a copy of the old file, with its mode, owner and modification time, as
-        C(<path>.<YYYYmmddTHHMMSSffffff>Z.bak) beside it (beside the target of a symlink).
-    type: bool
-    default: false
-  lock_timeout:
-    description:
-      - Seconds to wait for another run on the same file to finish before failing.
-    type: float
-    default: 30
-attributes:
-  check_mode:
-    support: full
-    description: Reads the file and reports what a run would do. Writes nothing, not even the lock file or a backup.
-  diff_mode:
-    support: full
-    description:
-      - Returns the whole file before and after the edit, with every value that looks secret replaced by
-        C(********) in the same way on both sides, so the diff still shows exactly the changed line.
-      - Masked are the value of a key whose name contains C(key), C(token), C(secret), C(password) or
-        C(credential) (unless it is a number, a boolean or null, or the name ends in C(_env), C(_file),
-        C(_path), C(_url), C(_name) or C(_id), such as C(key_env) naming a variable), with the lines of a
-        block scalar; the token after C(Bearer); and any run of 32 or more letters and digits outside
-        an C(ft:) model id.
-      - A YAML error names the line and column but does not quote the line.
-extends_documentation_fragment: [genesis.model_ops.attributes, genesis.model_ops.audit]
+extends_documentation_fragment: [genesis.model_ops.attributes, genesis.model_ops.config_editor, genesis.model_ops.file_edit]
 seealso:
   - module: genesis.model_ops.rollout_set
-notes:
-  - A run that changes the file creates C(<path>.lock) and leaves it; removing it while a run waits would let two runs
-    edit the file at once.
-  - A value or agent shared through a YAML anchor and alias is refused, since changing it would change every alias.
 author: Genesis platform team (@genesis)
 """
 
@@ -122,8 +86,9 @@ audit:
   returned: when O(audit_log) is set and the file changed
   type: dict
   sample: {"at": "2026-11-26T02:40:00.123456Z", "file": "/opt/genesis/infrastructure/config/production.yaml",
-           "key": "models.rollout_percentage", "before": 100, "after": 5, "backup": null,
-           "playbook": "rollback.yml", "user": "oncall"}
+           "key": "models.agents.qa_agent.use_finetuned", "before": true, "after": false,
+           "backup": "/opt/genesis/infrastructure/config/production.yaml.20261126T024000123456Z.bak",
+           "playbook": "remediate_model_unavailable.yml", "user": "oncall"}
 backup_file:
   description: The copy of the old file.
   returned: when O(backup=true) and the file changed (not in check mode)

@@ -58,89 +58,6 @@ options:
     description: Base URL of the host's health endpoint; C(/health) is appended.
     type: str
     default: http://localhost:8080
-  timeout:
-    description: Seconds to wait for each HTTP answer of the health endpoint.
-    type: float
-    default: 10
-  validate_certs:
-    description: Verify the TLS certificate of an C(https) O(health_url).
-    type: bool
-    default: true
-  fields:
-    description:
-      - JMESPath expressions that find each field in the health payload, as in M(genesis.model_ops.model_health).
-        The defaults are the shape of the host contract (section 4).
-      - Plain paths (V(a.b), V(a."x-y"), V(a[0])) work everywhere; anything else needs the C(jmespath) package.
-    type: dict
-    suboptions:
-      status:
-        description: The service's status, V(ok), V(degraded) or V(down). When absent, the worst of the agents'.
-        type: str
-        default: status
-      version:
-        description: The service's version.
-        type: str
-        default: version
-      started_at:
-        description: When the service started.
-        type: str
-        default: started_at
-      config:
-        description: The config the service loaded, returned as it is.
-        type: str
-        default: config
-      agents:
-        description: The agents, an object by agent name (a list of objects with an C(agent) or C(name) key also works).
-        type: str
-        default: agents
-      agent_status:
-        description: An agent's status, V(ok), V(degraded) or V(down).
-        type: str
-        default: status
-      model:
-        description: The model an agent's requests go to now.
-        type: str
-        default: model
-      finetuned_model:
-        description: An agent's fine-tuned model id.
-        type: str
-        default: finetuned_model
-      baseline_model:
-        description: An agent's baseline model id.
-        type: str
-        default: baseline_model
-      requests:
-        description: An agent's requests in the window.
-        type: str
-        default: requests
-      errors:
-        description: An agent's failed requests in the window.
-        type: str
-        default: errors
-      fallbacks:
-        description: An agent's requests answered by the baseline after a fine-tuned failure.
-        type: str
-        default: fallbacks
-      error_rate:
-        description: An agent's error rate, 0 to 1.
-        type: str
-        default: error_rate
-      fallback_rate:
-        description: An agent's fallback rate, 0 to 1.
-        type: str
-        default: fallback_rate
-      last_error:
-        description: An agent's last error, an object with C(at), C(status), C(message) (a string is taken as the message).
-        type: str
-        default: last_error
-  error_rate_threshold:
-    description: An agent whose error rate is above this gets an V(error_rate_high) finding (the runbook's alert).
-    type: float
-    default: 0.05
-  fallback_rate_threshold:
-    description: Like O(error_rate_threshold), for the fallback rate (V(fallback_rate_high)).
-    type: float
-    default: 0.10
   logs:
     description: Scan the model-call log. V(false) leaves RV(logs) null.
     type: bool
@@ -155,13 +72,8 @@ options:
     default: 3600
 extends_documentation_fragment:
   - genesis.model_ops.attributes
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; it gathers in check mode exactly as in a normal run.
-  diff_mode:
-    support: none
-    description: Changes nothing, so there is nothing to diff.
+  - genesis.model_ops.attributes.read_only
+  - genesis.model_ops.health_probe
 notes:
   - The service part reads C(/proc), so it needs Linux. Under systemd, which keeps no pid file, it has nothing
     to read and says so with an V(info) finding.
@@ -367,7 +279,8 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.genesis.model_ops.plugins.module_utils._evidence import (
     DEFAULT_APP_ROOT, DEFAULT_ENV_FILE, HAS_YAML, collect, derived_paths)
-from ansible_collections.genesis.model_ops.plugins.module_utils._health import AGENT_FIELDS, SERVICE_FIELDS, HealthProbe
+from ansible_collections.genesis.model_ops.plugins.module_utils._health import (
+    HEALTH_PROBE_ARGUMENT_SPEC, HealthProbe, probe_option_error)
 from ansible_collections.genesis.model_ops.plugins.module_utils._jmespath_lite import ExpressionError
 
 
@@ -382,30 +295,23 @@ def main():
             audit_log=dict(type='path'),
             health=dict(type='bool', default=True),
             health_url=dict(type='str', default='http://localhost:8080'),
-            timeout=dict(type='float', default=10),
-            validate_certs=dict(type='bool', default=True),
-            fields=dict(type='dict', apply_defaults=True, options={
-                name: dict(type='str', default=default)
-                for name, default in dict(SERVICE_FIELDS, **AGENT_FIELDS).items()}),
-            error_rate_threshold=dict(type='float', default=0.05),
-            fallback_rate_threshold=dict(type='float', default=0.10),
             logs=dict(type='bool', default=True),
             log_minutes=dict(type='float', default=15),
             recent_s=dict(type='int', default=3600),
+            **HEALTH_PROBE_ARGUMENT_SPEC
         ),
         supports_check_mode=True,
     )
     params = module.params
     if not HAS_YAML:
         module.fail_json(msg=missing_required_lib('PyYAML'))
-    for name in ('timeout', 'log_minutes'):
-        if params[name] <= 0:
-            module.fail_json(msg='%s must be above 0, got %s' % (name, params[name]))
+    error = probe_option_error(params)
+    if error:
+        module.fail_json(msg=error)
+    if params['log_minutes'] <= 0:
+        module.fail_json(msg='log_minutes must be above 0, got %s' % params['log_minutes'])
     if params['recent_s'] < 0:
         module.fail_json(msg='recent_s must be 0 or more seconds, got %s' % params['recent_s'])
-    for name in ('error_rate_threshold', 'fallback_rate_threshold'):
-        if not 0 <= params[name] <= 1:
-            module.fail_json(msg='%s must be between 0 and 1, got %s' % (name, params[name]))
 
     probe = None
     if params['health']:

@@ -25,8 +25,10 @@ description:
   - Bytes that are not UTF-8 are dropped from their line and counted in RV(undecodable_bytes). A missing
     log directory, no matching file, an unreadable file are findings, not failures.
   - Files are read from their end, block by block, and never more than O(max_bytes) of each.
-  - Sample lines have anything that looks like a credential redacted (C(Bearer ...), C(api_key=...),
-    C(MISTRAL_API_KEY=...), 32 or more alphanumerics outside a C(ft:) model id).
+  - Sample lines, agents and statuses have anything that looks like a credential masked as C(********), by the
+    collection's one masking rule (C(Bearer ...), C(Basic ...), C(api_key=...), C(MISTRAL_API_KEY=...), passwords,
+    C(dsn), C(auth), URL passwords, webhook URLs, 32 or more alphanumerics outside a C(ft:) model id; see the
+    C(diff_mode) of M(genesis.model_ops.rollout_set)).
   - Needs only the Python standard library.
 options:
   path_glob:
@@ -58,13 +60,7 @@ options:
     default: 67108864
 extends_documentation_fragment:
   - genesis.model_ops.attributes
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; it scans in check mode exactly as in a normal run.
-  diff_mode:
-    support: none
-    description: Changes nothing, so there is nothing to diff.
+  - genesis.model_ops.attributes.read_only
 author: Genesis platform team (@genesis)
 """
 
@@ -136,7 +132,7 @@ by_status:
 samples:
   description:
     - Per category, the newest matching lines (at most O(samples)), oldest first, each with its file.
-    - Credentials are redacted and a line is cut at 500 characters.
+    - Credentials are masked and a line is cut at 500 characters.
   returned: always
   type: dict
   sample:

@@ -77,13 +77,7 @@ notes:
 extends_documentation_fragment:
   - genesis.model_ops.mistral_api
   - genesis.model_ops.attributes
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads; check mode makes the same calls and returns the same keys.
-  diff_mode:
-    support: none
-    description: Nothing is changed, so there is nothing to diff.
+  - genesis.model_ops.attributes.read_only
 seealso:
   - name: Mistral models API
     description: The calls the module makes.

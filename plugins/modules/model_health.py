@@ -57,100 +57,10 @@ options:
       - Default is every agent C(/health) reports, read from that one answer.
     type: list
     elements: str
-  timeout:
-    description: Seconds to wait for each HTTP answer.
-    type: float
-    default: 10
-  validate_certs:
-    description: Verify the TLS certificate of an C(https) URL.
-    type: bool
-    default: true
   use_proxy:
     description: Use the proxy the environment names (C(http_proxy), C(no_proxy)...).
     type: bool
     default: true
-  fields:
-    description:
-      - JMESPath expressions that find each field in the payload. The defaults are the shape of the host
-        contract (section 4); a site whose endpoint differs sets the ones that differ.
-      - Service fields are read from the C(/health) payload; agent fields from one agent's object (an
-        entry of the service's O(fields.agents), or the body of C(/health/<agent>)).
-      - Plain paths (V(a.b), V(a."x-y"), V(a[0])) work everywhere; anything else needs the C(jmespath) package.
-      - A payload lacking the service's status, its agents, or an agent's status, error_rate or fallback_rate
-        is a V(missing_field) finding (as is a status that is not V(ok), V(degraded) or V(down)); the other
-        fields are null when absent.
-    type: dict
-    suboptions:
-      status:
-        description: The service's status, V(ok), V(degraded) or V(down). When absent, the worst of the agents'.
-        type: str
-        default: status
-      version:
-        description: The service's version.
-        type: str
-        default: version
-      started_at:
-        description: When the service started.
-        type: str
-        default: started_at
-      config:
-        description: The config the service loaded, returned as it is.
-        type: str
-        default: config
-      agents:
-        description: The agents, an object by agent name (a list of objects with an C(agent) or C(name) key also works).
-        type: str
-        default: agents
-      agent_status:
-        description: An agent's status, V(ok), V(degraded) or V(down).
-        type: str
-        default: status
-      model:
-        description: The model an agent's requests go to now.
-        type: str
-        default: model
-      finetuned_model:
-        description: An agent's fine-tuned model id.
-        type: str
-        default: finetuned_model
-      baseline_model:
-        description: An agent's baseline model id.
-        type: str
-        default: baseline_model
-      requests:
-        description: An agent's requests in the window.
-        type: str
-        default: requests
-      errors:
-        description: An agent's failed requests in the window.
-        type: str
-        default: errors
-      fallbacks:
-        description: An agent's requests answered by the baseline after a fine-tuned failure.
-        type: str
-        default: fallbacks
-      error_rate:
-        description: An agent's error rate, 0 to 1.
-        type: str
-        default: error_rate
-      fallback_rate:
-        description: An agent's fallback rate, 0 to 1.
-        type: str
-        default: fallback_rate
-      last_error:
-        description: An agent's last error, an object with C(at), C(status), C(message) (a string is taken as the message).
-        type: str
-        default: last_error
-  error_rate_threshold:
-    description:
-      - An agent whose error rate is above this gets an V(error_rate_high) finding and is at least V(degraded).
-      - The runbook's alert threshold. A site may set a stricter one than its service's.
-    type: float
-    default: 0.05
-  fallback_rate_threshold:
-    description: Like O(error_rate_threshold), for the fallback rate (V(fallback_rate_high)).
-    type: float
-    default: 0.10
   fail_on:
     description:
       - V(never) returns the findings and leaves the verdict to the play.
@@ -178,7 +88,9 @@ options:
       - Only with O(wait) and O(url), not with O(targets).
     type: dict
   wait_timeout:
-    description: Seconds O(wait) waits at most.
+    description:
+      - Seconds O(wait) waits at most, its probes included. A request still going at that time is cut short
+        there and reported as a V(timeout). V(0) makes one probe, with its own O(timeout), and does not wait.
     type: int
     default: 120
   wait_interval:
@@ -187,13 +99,8 @@ options:
     default: 2
 extends_documentation_fragment:
   - genesis.model_ops.attributes
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; it probes in check mode exactly as in a normal run.
-  diff_mode:
-    support: none
-    description: Changes nothing, so there is nothing to diff.
+  - genesis.model_ops.attributes.read_only
+  - genesis.model_ops.health_probe
 notes:
   - Severities in findings are V(critical) (no usable answer, a service or agent down), V(warning) or V(info).
 author: Genesis platform team (@genesis)
@@ -318,7 +225,7 @@ agents:
       description: Fallbacks per request, 0 to 1.
       type: float
     last_error:
-      description: The last error in the window, C(at), C(status), C(message) (secrets redacted), or null.
+      description: The last error in the window, C(at), C(status), C(message) (secrets masked), or null.
       type: dict
   sample:
     qa_agent:
@@ -339,7 +246,7 @@ findings:
       V(missing_field), V(unknown_agent), V(service_down), V(agent_down), V(agent_degraded), V(error_rate_high),
       V(fallback_rate_high).
     - C(severity) is V(critical), V(warning) or V(info); C(agent) is the agent's name or null;
-      C(evidence) holds the figures behind it (a body excerpt is redacted and cut at 200 characters).
+      C(evidence) holds the figures behind it (a body excerpt is masked and cut at 200 characters).
   returned: without O(targets)
   type: list
   elements: dict
@@ -393,7 +300,7 @@ summary:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.genesis.model_ops.plugins.module_utils._health import (
-    AGENT_FIELDS, SERVICE_FIELDS, HealthProbe, fails, probe_targets, summarize)
+    HEALTH_PROBE_ARGUMENT_SPEC, HealthProbe, fails, probe_option_error, probe_targets, summarize)
 from ansible_collections.genesis.model_ops.plugins.module_utils._jmespath_lite import ExpressionError
 
 
@@ -407,31 +314,25 @@ def main():
             )),
             concurrency=dict(type='int', default=50),
             agents=dict(type='list', elements='str'),
-            timeout=dict(type='float', default=10),
-            validate_certs=dict(type='bool', default=True),
             use_proxy=dict(type='bool', default=True),
-            fields=dict(type='dict', apply_defaults=True, options={
-                name: dict(type='str', default=default)
-                for name, default in dict(SERVICE_FIELDS, **AGENT_FIELDS).items()}),
-            error_rate_threshold=dict(type='float', default=0.05),
-            fallback_rate_threshold=dict(type='float', default=0.10),
             fail_on=dict(type='str', default='never', choices=['never', 'degraded', 'down']),
             wait=dict(type='bool', default=False),
             wait_timeout=dict(type='int', default=120),
             wait_interval=dict(type='float', default=2),
             baseline=dict(type='dict'),
+            **HEALTH_PROBE_ARGUMENT_SPEC
         ),
         supports_check_mode=True,
     )
     params = module.params
-    for name in ('concurrency', 'timeout', 'wait_interval'):
+    error = probe_option_error(params)
+    if error:
+        module.fail_json(msg=error)
+    for name in ('concurrency', 'wait_interval'):
         if params[name] <= 0:
             module.fail_json(msg='%s must be above 0, got %s' % (name, params[name]))
     if params['wait_timeout'] < 0:
         module.fail_json(msg='wait_timeout must be 0 or more, got %s' % params['wait_timeout'])
-    for name in ('error_rate_threshold', 'fallback_rate_threshold'):
-        if not 0 <= params[name] <= 1:
-            module.fail_json(msg='%s must be between 0 and 1, got %s' % (name, params[name]))
     if params['agents'] is not None and not all(name and name.strip() for name in params['agents']):
         module.fail_json(msg='agents must be agent names, got %s' % params['agents'])
     if params['baseline'] is not None and (not params['wait'] or params['targets'] is not None):

@@ -19,7 +19,7 @@ description:
     detached in O(app_root), with the variables of O(env_file) in its environment, its output appended
     to C(logs/orchestrator.out). The start succeeds when the pid file names a new process of the app root
     within O(start_timeout); a process that exits first fails the task with the last lines of its
-    output (anything that looks like a key redacted).
+    output (anything that looks like a key masked).
   - Readiness (C(/health) answering, agents no worse than before) is for
     M(genesis.model_ops.model_health) with O(genesis.model_ops.model_health#module:wait=true) to check,
     as the role C(genesis.model_ops.rolling_restart) does.

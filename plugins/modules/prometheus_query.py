@@ -33,7 +33,9 @@ options:
     type: str
     default: sum by (instance, agent) (rate(model_errors_total[5m]))
   timeout:
-    description: Seconds to wait for the answer.
+    description:
+      - Seconds the query may take in all, connecting, the headers and the whole body. A Prometheus that answers
+        slowly, a byte at a time, is cut off then, as one that does not answer.
     type: float
     default: 10
   validate_certs:
@@ -42,13 +44,7 @@ options:
     default: true
 extends_documentation_fragment:
   - genesis.model_ops.attributes
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; it queries in check mode exactly as in a normal run.
-  diff_mode:
-    support: none
-    description: Changes nothing, so there is nothing to diff.
+  - genesis.model_ops.attributes.read_only
 notes:
   - A value that is not a finite number (C(NaN), C(+Inf)) is returned as null, since JSON has no way to say it.
 author: Genesis platform team (@genesis)
@@ -141,7 +137,7 @@ prometheus_warnings:
 findings:
   description:
     - What kept the query from an answer, each with C(code), C(severity) (V(warning)), C(agent) (null), C(message),
-      C(evidence). Codes V(prometheus_unreachable), V(timeout), V(not_json) (with a redacted body excerpt), and
+      C(evidence). Codes V(prometheus_unreachable), V(timeout), V(not_json) (with a masked body excerpt), and
       V(prometheus_error) (an error answer, with its C(error_type) and C(error); C(error_type) V(bad_response) for
       JSON that is not a Prometheus answer).
   returned: always

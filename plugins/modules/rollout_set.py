@@ -29,45 +29,9 @@ options:
         C(abc) are refused.
     type: raw
     required: true
-  path:
-    description:
-      - The Genesis C(production.yaml) to edit.
-    type: path
-    default: /opt/genesis/infrastructure/config/production.yaml
-    aliases: [dest]
-  backup:
-    description:
-      - Keep a copy of the old file, with its mode, owner and modification time, as
-        C(<path>.<YYYYmmddTHHMMSSffffff>Z.bak) beside it (beside the target of a symlink).
-    type: bool
-    default: false
-  lock_timeout:
-    description:
-      - Seconds to wait for another run on the same file to finish before failing.
-    type: float
-    default: 30
-attributes:
-  check_mode:
-    support: full
-    description: Reads the file and reports what a run would do. Writes nothing, not even the lock file or a backup.
-  diff_mode:
-    support: full
-    description:
-      - Returns the whole file before and after the edit, with every value that looks secret replaced by
-        C(********) in the same way on both sides, so the diff still shows exactly the changed line.
-      - Masked are the value of a key whose name contains C(key), C(token), C(secret), C(password) or
-        C(credential) (unless it is a number, a boolean or null, or the name ends in C(_env), C(_file),
-        C(_path), C(_url), C(_name) or C(_id), such as C(key_env) naming a variable), with the lines of a
-        block scalar; the token after C(Bearer); and any run of 32 or more letters and digits outside
-        an C(ft:) model id.
-      - A YAML error names the line and column but does not quote the line.
-extends_documentation_fragment: [genesis.model_ops.attributes, genesis.model_ops.audit]
+extends_documentation_fragment: [genesis.model_ops.attributes, genesis.model_ops.config_editor, genesis.model_ops.file_edit]
 seealso:
   - module: genesis.model_ops.finetuned_toggle
-notes:
-  - A run that changes the file creates C(<path>.lock) and leaves it; removing it while a run waits would let two runs
-    edit the file at once.
-  - A value shared through a YAML anchor and alias is refused, since changing it would change every alias.
 author: Genesis platform team (@genesis)
 """
 
@@ -120,8 +84,8 @@ backup_file:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.genesis.model_ops.plugins.module_utils._config import (
-    CONFIG_ARGUMENT_SPEC, ConfigError, parse_percentage, run_edit)
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import parse_percentage
+from ansible_collections.genesis.model_ops.plugins.module_utils._config import CONFIG_ARGUMENT_SPEC, run_edit
 
 
 def main():
@@ -131,7 +95,7 @@ def main():
     )
     try:
         percentage = parse_percentage(module.params['percentage'])
-    except ConfigError as exc:
+    except ValueError as exc:
         module.fail_json(msg=str(exc))
     else:
         run_edit(module, ['models', 'rollout_percentage'], percentage)

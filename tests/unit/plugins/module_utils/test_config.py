@@ -19,8 +19,10 @@ import time
 import pytest
 import yaml
 
-from ansible_collections.genesis.model_ops.plugins.module_utils._config import (
-    ConfigError, edit_config, parse_percentage, plan_edit)
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import parse_percentage
+from ansible_collections.genesis.model_ops.plugins.module_utils._config import edit_config
+from ansible_collections.genesis.model_ops.plugins.module_utils._files import ConfigError
+from ansible_collections.genesis.model_ops.plugins.module_utils._yamledit import plan_edit
 
 FIXTURE = os.path.join(os.path.dirname(__file__), 'fixtures', 'production.yaml')
 COLLECTIONS = os.path.join(os.path.dirname(__file__), *(['..'] * 4), '.collections')
@@ -329,11 +331,50 @@ def test_a_change_appends_one_audit_line(config, tmp_path):
     assert len(lines) == 2 and lines[1]['key'] == 'models.use_finetuned' and lines[1]['backup'] is None
 
 
-def test_an_audit_log_that_cannot_be_written_fails_the_change_loudly(config, tmp_path):
+def unwritable_audit_logs(tmp_path):
+    """Audit log paths that cannot be written even by root: under a file, a directory, a FIFO."""
     blocker = tmp_path / 'not-a-dir'
     blocker.write_text('', encoding='utf-8')
-    with pytest.raises(ConfigError, match=r'changed \(models.rollout_percentage: 100 -> 5\) but the audit log .* could not be written'):
-        edit_config(config, ROLLOUT, 5, audit_log=str(blocker / 'audit.jsonl'))
+    folder = tmp_path / 'a-dir.jsonl'
+    folder.mkdir()
+    fifo = tmp_path / 'fifo.jsonl'
+    os.mkfifo(str(fifo))
+    return [(str(blocker / 'audit.jsonl'), 'Not a directory'), (str(folder), 'Is a directory'),
+            (str(fifo), 'No such device or address')]
+
+
+def test_an_audit_log_that_cannot_be_written_stops_the_change_before_it_is_made(config, tmp_path):
+    logs = unwritable_audit_logs(tmp_path)
+    before, files = read(config), listing(config)
+    for log, why in logs:
+        with pytest.raises(ConfigError) as exc:
+            edit_config(config, ROLLOUT, 5, backup=True, audit_log=log)
+        assert str(exc.value) == 'cannot write the audit log %s: %s; nothing changed' % (log, why)
+        assert read(config) == before  # byte for byte
+        assert listing(config) == sorted(files + [os.path.basename(config) + '.lock'])  # no backup, no temporary file
+
+
+def test_a_symlinked_audit_log_is_not_written_through(config, tmp_path):
+    target = tmp_path / 'elsewhere.txt'
+    target.write_bytes(b'not an audit log\n')
+    log = tmp_path / 'audit.jsonl'
+    os.symlink(str(target), str(log))
+    before = read(config)
+    with pytest.raises(ConfigError, match=r'^cannot write the audit log %s: it is a symbolic link, which is not followed; '
+                                          r'nothing changed$' % re.escape(str(log))):
+        edit_config(config, ROLLOUT, 5, audit_log=str(log))
+    assert target.read_bytes() == b'not an audit log\n' and os.path.islink(str(log))
+    assert read(config) == before
+
+
+def test_an_audit_line_that_cannot_be_appended_after_the_change_fails_loudly(config, tmp_path, monkeypatch):
+    # the log opened fine, then the disk filled up: the change is made, and the message says so
+    def disk_full(fd, data):
+        raise OSError(28, 'No space left on device')
+    monkeypatch.setattr(os, 'write', disk_full)
+    with pytest.raises(ConfigError, match=r'changed \(models.rollout_percentage: 100 -> 5\) but the audit log .* could not be '
+                                          r'written: No space left on device'):
+        edit_config(config, ROLLOUT, 5, audit_log=str(tmp_path / 'audit.jsonl'))
 
 
 def test_symlink_is_followed_and_kept(tmp_path, config):
@@ -499,6 +540,6 @@ def test_percentage_accepted(value, number):
     (150, '150'), (-1, '-1'), (101, '101'), (5.5, '5.5'), ('5.5', "'5.5'"), ('abc', "'abc'"),
     ('', "''"), (True, 'True'), (None, 'None'), ([5], '[5]'), ('1e2', "'1e2'")])
 def test_percentage_refused(value, shown):
-    with pytest.raises(ConfigError) as exc:
+    with pytest.raises(ValueError) as exc:
         parse_percentage(value)
     assert str(exc.value) == 'percentage must be an integer from 0 to 100, got %s' % shown

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from ansible_collections.genesis.model_ops.plugins.module_utils._config import ConfigError
+from ansible_collections.genesis.model_ops.plugins.module_utils._files import ConfigError
 from ansible_collections.genesis.model_ops.plugins.module_utils._envfile import fingerprint, set_value
 
 OLD = 'Zq3xK9mP2vL8nR4tW6yB1cD5fH7jA0sE'
@@ -72,3 +72,18 @@ def test_bad_input_changes_nothing(env, name, value, message):
     with pytest.raises(ConfigError, match=message) as err:
         set_value(str(env), name, value)
     assert NEW not in str(err.value) and env.read_bytes() == before
+
+
+def test_an_audit_log_that_cannot_be_written_changes_nothing(env, tmp_path):
+    target = tmp_path / 'elsewhere.txt'
+    target.write_bytes(b'keep me\n')
+    link = tmp_path / 'audit.jsonl'
+    os.symlink(str(target), str(link))
+    before = env.read_bytes()
+    for log, why in ((link, 'it is a symbolic link, which is not followed'), (tmp_path, 'Is a directory')):
+        with pytest.raises(ConfigError) as err:
+            set_value(str(env), 'MISTRAL_API_KEY', NEW, backup=True, audit_log=str(log))
+        assert str(err.value) == 'cannot write the audit log %s: %s; nothing changed' % (log, why)
+        assert env.read_bytes() == before and oct(env.stat().st_mode & 0o777) == '0o644'
+    assert target.read_bytes() == b'keep me\n'
+    assert sorted(os.listdir(str(tmp_path))) == ['audit.jsonl', 'elsewhere.txt', 'genesis.env', 'genesis.env.lock']

@@ -13,11 +13,12 @@ import time
 
 import pytest
 
-from ansible_collections.genesis.model_ops.plugins.module_utils import _jmespath_lite
+from ansible_collections.genesis.model_ops.plugins.module_utils import _health, _jmespath_lite
 from ansible_collections.genesis.model_ops.plugins.module_utils._health import (
     HealthProbe, fails, probe_targets, summarize)
 from ansible_collections.genesis.model_ops.plugins.module_utils._jmespath_lite import (
     ExpressionError, compile_expression, parse_plain_path)
+from ansible_collections.genesis.model_ops.tests.unit.helpers import trickle_server
 
 FT = 'ft:open-mistral-7b:587a6b29:20240514:7e773925'
 QA = {
@@ -173,6 +174,51 @@ def test_timeout(base):
     assert time.monotonic() - start < 2.5
     assert codes(result) == ['timeout'] and result['status'] == 'unreachable'
     assert result['http_status'] is None
+
+
+def test_a_trickled_answer_ends_at_the_timeout():
+    # a byte every 0.5 s, each read well within the timeout: the whole answer would take 15 s
+    with trickle_server() as url:
+        start = time.monotonic()
+        result = HealthProbe(timeout=1).probe(url)
+        elapsed = time.monotonic() - start
+    assert elapsed < 5, elapsed  # generous: what counts is that it is not 15
+    assert codes(result) == ['timeout'] and result['status'] == 'unreachable'
+    assert result['findings'][0]['message'] == 'no answer from %s/health within 1s' % url
+
+
+def test_wait_timeout_bounds_the_whole_wait_probes_included():
+    with trickle_server() as url:
+        start = time.monotonic()
+        result = HealthProbe(timeout=2).wait_healthy(url, wait_timeout=3, wait_interval=0.5)
+        elapsed = time.monotonic() - start
+    assert elapsed < 8, elapsed  # generous: a trickled answer alone takes 15 s
+    assert not result['healthy'] and codes(result) == ['timeout'] and result['attempts'] >= 1
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_wait_gives_each_request_only_the_time_left(monkeypatch):
+    # every request uses all the time it is given (a server that never finishes): what was it given?
+    clock, given = FakeClock(), []
+
+    def slow_get(url, timeout, **kwargs):
+        given.append(round(timeout, 3))
+        clock.now += max(timeout, 0)
+        return {'http_status': None, 'body': b'', 'error': 'timeout', 'reason': 'no answer', 'latency_ms': timeout * 1000}
+    monkeypatch.setattr(_health, 'http_get', slow_get)
+    probe = HealthProbe(timeout=2, clock=clock)
+    result = probe.wait_healthy('http://genesis-001:8080', wait_timeout=3, wait_interval=0.5, sleep=clock.sleep)
+    assert given == [2, 0.5] and clock.now - 100 == 3.0 and result['attempts'] == 2
 
 
 def test_refused_connection_is_unreachable():

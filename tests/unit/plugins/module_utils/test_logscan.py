@@ -13,7 +13,7 @@ import pytest
 
 from ansible_collections.genesis.model_ops.plugins.module_utils import _logscan
 from ansible_collections.genesis.model_ops.plugins.module_utils._logscan import (
-    TailReader, parse_fields, parse_timestamp, redact, scan)
+    TailReader, parse_fields, parse_timestamp, scan)
 
 FT = 'ft:open-mistral-7b:587a6b29:20240514:7e773925'
 KEY = 'Zq3xK9mP2vL8nR4tW6yB1cD5fH7jA0sE'  # 32 alphanumerics, like a Mistral key
@@ -103,27 +103,9 @@ def test_secrets_are_redacted_and_nowhere_in_the_result(logdir):
         assert secret not in dumped
     lines = [sample['line'] for sample in result['samples']['errors']]
     assert len(lines) == 3
-    assert 'MISTRAL_API_KEY=<redacted>' in result['samples']['auth'][0]['line']
-    assert 'Bearer <redacted>' in result['samples']['auth'][1]['line']
+    assert 'MISTRAL_API_KEY=********' in result['samples']['auth'][0]['line']
+    assert 'Bearer ********' in result['samples']['auth'][1]['line']
     assert FT in result['samples']['auth'][0]['line']  # model ids stay readable
-
-
-@pytest.mark.parametrize('text, expected', [
-    ('Authorization: Bearer abc.def-ghi', 'Authorization: Bearer <redacted>'),
-    ('authorization: basic dXNlcjpwYXNz', 'authorization: basic <redacted>'),
-    ('api_key=abc123&x=1', 'api_key=<redacted>&x=1'),
-    ('x-api-key: abc123', 'x-api-key: <redacted>'),
-    ('MISTRAL_API_KEY="abc 123"', 'MISTRAL_API_KEY=<redacted>'),
-    ('{"access_token": "abc"}', '{"access_token": <redacted>}'),
-    ('client_secret=abc', 'client_secret=<redacted>'),
-    ('key %s here' % KEY, 'key <redacted> here'),
-    ('model=%s' % FT, 'model=%s' % FT),
-    ('model=ft:open-mistral-7b:%s:20240514' % ('a1' * 20), 'model=ft:open-mistral-7b:%s:20240514' % ('a1' * 20)),
-    # rate-limit headers are diagnostics, not secrets
-    ('x-ratelimit-remaining-tokens-minute: 0 max_tokens=100', 'x-ratelimit-remaining-tokens-minute: 0 max_tokens=100'),
-])
-def test_redact(text, expected):
-    assert redact(text) == expected
 
 
 def test_invalid_utf8_is_counted_and_skipped(logdir):

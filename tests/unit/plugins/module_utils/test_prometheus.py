@@ -15,6 +15,7 @@ import pytest
 
 from ansible_collections.genesis.model_ops.plugins.module_utils._prometheus import (
     DEFAULT_QUERY, by_instance_agent, query, samples_of)
+from ansible_collections.genesis.model_ops.tests.unit.helpers import trickle_server
 
 VECTOR = {'status': 'success', 'data': {'resultType': 'vector', 'result': [
     {'metric': {'instance': 'genesis-001', 'agent': 'qa_agent'}, 'value': [1761912180.0, '0.35']},
@@ -116,6 +117,16 @@ def test_timeout(server):
     start = time.monotonic()
     result = query(server + '/slow', timeout=0.5)
     assert time.monotonic() - start < 1.4
+    assert result['available'] is False and codes(result) == ['timeout']
+
+
+def test_a_trickled_answer_ends_at_the_timeout():
+    # a byte every 0.5 s, each read well within the timeout: the whole answer would take 15 s
+    with trickle_server() as url:
+        start = time.monotonic()
+        result = query(url, timeout=1)
+        elapsed = time.monotonic() - start
+    assert elapsed < 5, elapsed  # generous: what counts is that it is not 15
     assert result['available'] is False and codes(result) == ['timeout']
 
 

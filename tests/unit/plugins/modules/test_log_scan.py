@@ -37,7 +37,7 @@ def test_scan(tmp_path, capsys, check_mode):
     assert result['window'] == {'lines': 1000, 'minutes': None, 'since': None}
     assert result['last_seen']['auth'] == '2025-10-31T12:04:00.000Z'
     assert KEY not in json.dumps(result)
-    assert 'Bearer <redacted>' in result['samples']['auth'][0]['line']
+    assert 'Bearer ********' in result['samples']['auth'][0]['line']
     assert result['findings'] == []
 
 

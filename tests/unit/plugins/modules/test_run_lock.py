@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -53,3 +54,17 @@ def test_check_mode_takes_nothing(tmp_path, capsys):
 def test_bad_input(tmp_path, capsys, args, message):
     code, result = run(dict(args, path=str(tmp_path / 'l')), capsys)
     assert code == 1 and message in result['msg']
+
+
+def test_a_lease_taken_over_writes_through_no_planted_symlink(tmp_path, capsys):
+    # the old lock code wrote <lock>.<pid>.tmp with a plain open(): a link planted there was followed
+    path = tmp_path / 'model_ops.lock'
+    path.write_text(json.dumps({'run_id': 'dead', 'owner': 'x', 'at': 1, 'expires': time.time() - 1}), encoding='utf-8')
+    target = tmp_path / 'elsewhere.txt'
+    target.write_bytes(b'keep me\n')
+    os.symlink(str(target), '%s.%d.tmp' % (path, os.getpid()))
+    code, result = run({'run_id': 'B', 'path': str(path), 'timeout': 0}, capsys)
+    assert code == 0 and result['holder']['run_id'] == 'B'
+    assert target.read_bytes() == b'keep me\n'
+    assert not path.is_symlink() and json.loads(path.read_text(encoding='utf-8'))['run_id'] == 'B'
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(['model_ops.lock', 'elsewhere.txt', 'model_ops.lock.%d.tmp' % os.getpid()])

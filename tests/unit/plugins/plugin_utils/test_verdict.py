@@ -12,7 +12,9 @@ import os
 import jsonschema
 import pytest
 
-from ansible_collections.genesis.model_ops.plugins.module_utils._verdict import ORDER, diagnose, report_markdown
+from ansible_collections.genesis.model_ops.plugins.plugin_utils._report_markdown import report_markdown
+from ansible_collections.genesis.model_ops.plugins.plugin_utils._verdict_report import diagnose
+from ansible_collections.genesis.model_ops.plugins.plugin_utils._verdict_scenarios import ORDER
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
 with open(os.path.join(ROOT, 'docs', 'diagnosis-report.schema.json'), encoding='utf-8') as handle:

@@ -1,0 +1,189 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The helpers every part shares: the one masking rule, a finding, a key's fingerprint, an env-file line."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+
+import pytest
+
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import (
+    MASK, env_assignment, finding, fingerprint, mask, mask_data)
+
+KEY = 'Zq3xK9mP2vL8nR4tW6yB1cD5fH7jA0sE'  # 32 alphanumerics, like a Mistral key
+FT = 'ft:open-mistral-7b:587a6b29:20240514:7e773925'
+LONG_FT = 'ft:open-mistral-7b:%s:20240514' % ('a1' * 20)
+M = MASK
+
+# (text, what it must become): a secret in, the secret out; what is no secret stays as it is.
+CASES = [
+    # auth schemes, in headers, in messages, escaped in a repr'd header
+    ('Authorization: Bearer abc.def-ghi', 'Authorization: Bearer %s' % M),
+    ('authorization: basic dXNlcjpwYXNz', 'authorization: basic %s' % M),
+    ('Authorization: Basic dXNlcjpwYXNz', 'Authorization: Basic %s' % M),
+    ('curl -H "Authorization: Bearer %s" $URL' % KEY, 'curl -H "Authorization: Bearer %s" $URL' % M),
+    ("Illegal header value b'Bearer %s\\n'" % KEY, "Illegal header value b'Bearer %s\\n'" % M),
+    ('Authorization: sk-live-9f8e7d', 'Authorization: %s' % M),
+    ('failed: token %s rejected' % KEY, 'failed: token %s rejected' % M),
+    # key=value and key: value, as logs, env files, headers, JSON and YAML write them
+    ('api_key=abc123&x=1', 'api_key=%s&x=1' % M),
+    ('x-api-key: abc123', 'x-api-key: %s' % M),
+    ('MISTRAL_API_KEY="abc 123"', 'MISTRAL_API_KEY="%s"' % M),
+    ('export MISTRAL_API_KEY=abc123', 'export MISTRAL_API_KEY=%s' % M),
+    ('{"access_token": "abc"}', '{"access_token": "%s"}' % M),
+    ("{'api_key': 'abc'}", "{'api_key': '%s'}" % M),
+    ('client_secret=abc', 'client_secret=%s' % M),
+    ('  proxy_password: hunter 2   # rotated monthly', '  proxy_password: %s   # rotated monthly' % M),
+    ('  api_key: "s3cr3t"  # the old one', '  api_key: "%s"  # the old one' % M),
+    ('DB_PASSWORD=hunter2', 'DB_PASSWORD=%s' % M),
+    ('password=1234', 'password=%s' % M),
+    ('HF_TOKEN=hf_abcdef', 'HF_TOKEN=%s' % M),
+    ('passphrase: correct horse battery staple', 'passphrase: %s' % M),
+    ('dsn: postgres://app:pw@db:5432/genesis', 'dsn: %s' % M),
+    ('auth: s3cret', 'auth: %s' % M),
+    ('basic_auth: user:pass', 'basic_auth: %s' % M),
+    ('X-Amz-Signature: 9f86d081884c7d65', 'X-Amz-Signature: %s' % M),
+    ('apiKey: abc', 'apiKey: %s' % M),
+    ('--api-key=abc', '--api-key=%s' % M),
+    ('models: {api_key: abc def, x: 1}', 'models: {api_key: %s, x: 1}' % M),
+    ('- {password: x, y: 2}', '- {password: %s, y: 2}' % M),
+    ('ERROR config dump {"api_key": "short-secret-1"} password=hunter2',
+     'ERROR config dump {"api_key": "%s"} password=%s' % (M, M)),
+    ('error="Unauthorized: Authorization: Bearer %s MISTRAL_API_KEY=%s"' % (KEY, KEY),
+     'error="Unauthorized: Authorization: Bearer %s MISTRAL_API_KEY=%s"' % (M, M)),
+    ('request_header=\\"api_key\\": \\"abc\\"', 'request_header=\\"api_key\\": %s' % M),
+    # URLs: a password, a webhook's path, a token in the path or the query
+    ('postgres://u:p@h', 'postgres://u:%s@h' % M),
+    ('see https://user:pass@host/x for it', 'see https://user:%s@host/x for it' % M),
+    ('DATABASE_URL=postgres://app:pw@db:5432/genesis', 'DATABASE_URL=postgres://app:%s@db:5432/genesis' % M),
+    ('webhook_url: https://hooks.slack.com/services/T0001/B0001/XXXXXXXXXXXXXXXXXXXXXXXX',
+     'webhook_url: https://hooks.slack.com/%s' % M),
+    ('notify https://discord.com/api/webhooks/1234/abcdEFGH-ijkl', 'notify https://discord.com/api/webhooks/%s' % M),
+    ('https://example.com/hooks/deploy-42?ref=main', 'https://example.com/hooks/%s' % M),
+    ('https://example.com/api?token=abc&x=1', 'https://example.com/api?token=%s&x=1' % M),
+    ('https://example.com/notify?sig=abcd&x=1', 'https://example.com/notify?sig=%s&x=1' % M),
+    ('https://example.com/trigger/key/dXyz12', 'https://example.com/trigger/key/%s' % M),
+    ('https://example.com/r/9c8b7a6f5e4d3c2b1a0f9e8d', 'https://example.com/r/%s' % M),
+    ('https://ghp1234567890abcdefghij@github.com/org/repo', 'https://%s@github.com/org/repo' % M),
+    # block scalars under a secret key, every line of them
+    ('private_key: |\n  -----BEGIN KEY-----\n  MIIEabc\nnext: 1', 'private_key: |\n  %s\n  %s\nnext: 1' % (M, M)),
+    # a long run of letters and digits is a key
+    ('key %s here' % KEY, 'key %s here' % M),
+    ('rollout_percentage: 100    # token %s' % KEY, 'rollout_percentage: 100    # token %s' % M),
+    # what is no secret stays
+    ('model=%s' % FT, 'model=%s' % FT),
+    ('model=%s' % LONG_FT, 'model=%s' % LONG_FT),
+    ('x-ratelimit-remaining-tokens-minute: 0 max_tokens=100', 'x-ratelimit-remaining-tokens-minute: 0 max_tokens=100'),
+    ('max_tokens: 16', 'max_tokens: 16'),
+    ('token_limit: 100', 'token_limit: 100'),
+    ('key_env: MISTRAL_API_KEY', 'key_env: MISTRAL_API_KEY'),
+    ('api_key_file: /etc/genesis/key', 'api_key_file: /etc/genesis/key'),
+    ('key_fingerprint: 1f2e3d4c', 'key_fingerprint: 1f2e3d4c'),
+    ('use_finetuned: true', 'use_finetuned: true'),
+    ('author: Jane Doe', 'author: Jane Doe'),
+    ('authenticated: false', 'authenticated: false'),
+    ('http://127.0.0.1:8080/health/qa_agent', 'http://127.0.0.1:8080/health/qa_agent'),
+    ('http://localhost:9090/api/v1/query?query=sum+by+%28instance%29', 'http://localhost:9090/api/v1/query?query=sum+by+%28instance%29'),
+    ('https://api.mistral.ai/v1/models/%s' % FT, 'https://api.mistral.ai/v1/models/%s' % FT),
+    ('key=models.rollout_percentage, before=100, after=5', 'key=models.rollout_percentage, before=100, after=5'),
+    ('key=MISTRAL_API_KEY, before=1f2e3d4c, after=9a8b7c6d', 'key=MISTRAL_API_KEY, before=1f2e3d4c, after=9a8b7c6d'),
+    ('status=401 error="Unauthorized"', 'status=401 error="Unauthorized"'),
+    ('{"after": "9a8b7c6d", "key": "models.rollout_percentage"}', '{"after": "9a8b7c6d", "key": "models.rollout_percentage"}'),
+    ('{"max_tokens": "16"}', '{"max_tokens": "16"}'),
+    ('', ''),
+]
+
+
+@pytest.mark.parametrize('text, expected', CASES)
+def test_the_masking_rule(text, expected):
+    assert mask(text) == expected
+    assert mask(expected) == expected  # masking twice changes nothing more
+
+
+def test_the_table_is_large_enough():
+    assert len(CASES) >= 40 and sum(1 for text, expected in CASES if text == expected) >= 10
+
+
+@pytest.mark.parametrize('secret, text', [
+    (KEY, 'Bearer %s rejected, %s' % (KEY, KEY)),
+    (KEY + '\n', "Illegal header value b'Bearer %s\\n'" % KEY),  # the escaped newline of a key with one
+    ('pa ss!w\u00f6rd\n', 'json: {"k": "pa ss!w\\u00f6rd\\n"} repr: \'pa ss!w\\xf6rd\\n\' url: pa%20ss%21w%C3%B6rd%0A'),
+    ('  padded  ', 'as given: "  padded  ", stripped: padded.'),
+])
+def test_known_secrets_are_masked_in_every_form(secret, text):
+    masked = mask(text, [secret, '', None])
+    assert secret.strip() not in masked and MASK in masked
+    for form in ('pa ss', 'ss!w', 'ss%21'):
+        assert form not in masked
+
+
+def test_mask_leaves_what_is_not_text_alone():
+    assert mask(None) is None and mask(42) == 42
+
+
+def test_a_diff_stays_readable():
+    """Two texts that differ in one value that is no secret still differ in exactly that line after masking."""
+    text = '\n'.join([
+        'models:',
+        '  use_finetuned: true   # token %s' % KEY,
+        '  rollout_percentage: 100',
+        '  api_key: "%s"' % KEY,
+        '  proxy_password: hunter 2',
+        '  webhook: https://hooks.slack.com/services/T1/B2/XYZ',
+        '  dsn: postgres://app:pw@db/genesis',
+        '  agents:',
+        '    qa_agent: {finetuned: %s, baseline: open-mistral-7b, use_finetuned: true}' % FT,
+        '    support_agent:',
+        '      use_finetuned: yes',
+        '  private_key: |',
+        '    MIIEabc',
+        '  max_tokens: 16',
+        '',
+    ])
+    changes = [('rollout_percentage: 100', 'rollout_percentage: 5'), ('use_finetuned: true   #', 'use_finetuned: false   #'),
+               ('use_finetuned: true}', 'use_finetuned: false}'), ('use_finetuned: yes', 'use_finetuned: no'),
+               ('max_tokens: 16', 'max_tokens: 32')]
+    for old, new in changes:
+        changed = text.replace(old, new, 1)
+        old_line = next(line for line in text.splitlines() if old in line)
+        diff = [line for line in difflib.ndiff(mask(text).splitlines(), mask(changed).splitlines()) if line[:1] in '+-']
+        assert diff == ['- ' + mask(old_line), '+ ' + mask(old_line.replace(old, new))], diff
+        for secret in (KEY, 'hunter', 'XYZ', ':pw@', 'MIIE'):
+            assert secret not in mask(changed)
+
+
+def test_mask_data_masks_strings_and_secret_fields():
+    data = {'api_key': 'abc', 'password': 1234, 'max_tokens': 3, 'message': 'password=x', 'key': 'models.rollout_percentage',
+            'authenticated': False, 'nested': [{'token': 'abc'}, 'Bearer %s' % KEY], 'fingerprint': '1f2e3d4c', 'none': None}
+    assert mask_data(data) == {'api_key': M, 'password': M, 'max_tokens': 3, 'message': 'password=%s' % M,
+                               'key': 'models.rollout_percentage', 'authenticated': False,
+                               'nested': [{'token': M}, 'Bearer %s' % M], 'fingerprint': '1f2e3d4c', 'none': None}
+
+
+def test_a_finding_is_masked():
+    item = finding('http_error', 'critical', 'https://u:pw@h answered 500', 'qa_agent', body='api_key=abc', url='https://u:pw@h')
+    assert item == {'code': 'http_error', 'severity': 'critical', 'agent': 'qa_agent', 'message': 'https://u:%s@h answered 500' % M,
+                    'evidence': {'body': 'api_key=%s' % M, 'url': 'https://u:%s@h' % M}}
+    assert 'pw' not in json.dumps(item)
+
+
+def test_fingerprint_is_8_hex_of_sha256_and_holds_no_part_of_the_key():
+    fp = fingerprint(KEY)
+    assert fp == hashlib.sha256(KEY.encode()).hexdigest()[:8] and re.match(r'^[0-9a-f]{8}$', fp)
+    assert all(KEY[i:i + 4] not in fp for i in range(len(KEY) - 3))
+
+
+@pytest.mark.parametrize('line, expected', [
+    ('MISTRAL_API_KEY=abc', ('MISTRAL_API_KEY', 'abc')),
+    ('export MISTRAL_API_KEY="abc"', ('MISTRAL_API_KEY', 'abc')),
+    ("  A = 'x y'  ", ('A', 'x y')),
+    ('# MISTRAL_API_KEY=old', None),
+    ('', None),
+    ('no assignment', None),
+])
+def test_env_assignment(line, expected):
+    assert env_assignment(line) == expected
