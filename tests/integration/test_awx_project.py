@@ -10,7 +10,6 @@ import codecs
 import os
 import re
 
-
 from tests.conftest import ROOT, checkout_files
 
 # AWX's rule, ported line for line from ansible/awx at commit e21dd0a0933fd544d1fe2513c54fe41203775eb5:
