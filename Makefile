@@ -68,6 +68,7 @@ demo: setup
 lint: setup
 	$(BIN)/ansible-lint
 	$(BIN)/antsibull-changelog lint
+	cd .collections/ansible_collections/genesis/model_ops && PATH="$(CURDIR)/$(BIN):$$PATH" antsibull-docs lint-collection-docs --plugin-docs .
 	promtool check rules extensions/prometheus/rules/*.yml
 	promtool test rules extensions/prometheus/tests/*.yml
 
