@@ -42,6 +42,14 @@ def lab_inventory():
     return str(paths.inventory_dir() / "hosts.yml")
 
 
+def next_command(playbook, *args):
+    """A next command as a diagnosis of this session's lab names it: with -i <its inventory> when that is not
+    the clone's default (ansible.cfg), then ``args`` (such as --limit hosts)."""
+    inventory = lab_inventory()
+    default = os.path.join(ROOT, "inventories", "lab", "hosts.yml")
+    return " ".join(["ansible-playbook", playbook] + (["-i", inventory] if inventory != default else []) + list(args))
+
+
 def lab_cli(*args, check=True):
     """Run `python -m lab ...` from the clone; returns the completed process."""
     proc = subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)

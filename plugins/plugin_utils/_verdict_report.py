@@ -41,11 +41,36 @@ def _anchor(section):
     return re.sub(r'[^a-z0-9 -]', '', section.lower()).replace(' ', '-')
 
 
-def _command(playbook, hosts, all_hosts, settings, verbose=False):
-    """The exact next command: --limit when not every host of the run is concerned, or the run was limited."""
+# A run of the installed collection's playbooks (genesis.model_ops.diagnose) has its playbook_dir there.
+COLLECTION_PLAYBOOKS = re.compile(r'/ansible_collections/genesis/model_ops/playbooks/?$')
+
+
+def _playbook(playbook, settings):
+    """The playbook as it exists where the run came from: under model_ops_command_dir when set; by its FQCN
+    (genesis.model_ops.<name>) when the run was of the installed collection's playbooks; else its file, beside
+    the playbook that ran (a clone, an AWX project)."""
     if settings.get('playbook_dir'):
-        playbook = posixpath.join(str(settings['playbook_dir']), playbook)
-    args = ['ansible-playbook', playbook]
+        return posixpath.join(str(settings['playbook_dir']), playbook)
+    if COLLECTION_PLAYBOOKS.search(str(settings.get('entry_dir') or '')):
+        return 'genesis.model_ops.' + posixpath.splitext(playbook)[0]
+    return playbook
+
+
+def _inventories(settings):
+    """The inventories the run used, when they are not those Ansible takes without -i: pasted elsewhere, a
+    command without them would run against another inventory, and quietly match no host."""
+    sources = [str(source) for source in settings.get('inventory_sources') or () if source]
+    if sources == [str(source) for source in settings.get('default_inventory') or ()]:
+        return []
+    return sources
+
+
+def _command(playbook, hosts, all_hosts, settings, verbose=False):
+    """The exact next command: the run's inventories, --limit when not every host of the run is concerned, or
+    the run was limited."""
+    args = ['ansible-playbook', _playbook(playbook, settings)]
+    for source in _inventories(settings):
+        args += ['-i', source]
     target = settings.get('target')
     if target and target != DEFAULT_TARGET:  # the playbooks act on the group genesis unless told
         args += ['-e', 'target=%s' % target]

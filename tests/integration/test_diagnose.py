@@ -19,7 +19,7 @@ import os
 import jsonschema
 import pytest
 
-from tests.conftest import ROOT, wait_until
+from tests.conftest import ROOT, next_command, wait_until
 
 AGENTS = ["qa_agent", "support_agent", "legal_agent", "analyst_agent", "content_agent"]
 PLAYBOOK = os.path.join(ROOT, "diagnose.yml")
@@ -166,13 +166,13 @@ def test_credentials_401_and_403_each_on_its_host(clean_lab, diagnose):
     assert [s["scenario"] for s in report["scenarios"]] == ["credentials"]  # not also a complete failure
     item = report["scenarios"][0]
     assert item["hosts"] == bad and item["agents"] == dict.fromkeys(bad, AGENTS)
-    assert item["command"] == "ansible-playbook remediate_credentials.yml --limit %s" % ",".join(bad)
+    assert item["command"] == next_command("remediate_credentials.yml", "--limit", ",".join(bad))
     for host, status in zip(bad, ("401", "403")):
         assert any(line["host"] == host and ("last_error %s" % status) in line["detail"] for line in item["evidence"])
     # --limit narrows the diagnosis to that host, and the command keeps the limit
     _, limited = diagnose("controller", limit=bad[0])
     assert limited["verdict"] == "credentials"
-    assert limited["scenarios"][0]["command"] == "ansible-playbook remediate_credentials.yml --limit %s" % bad[0]
+    assert limited["scenarios"][0]["command"] == next_command("remediate_credentials.yml", "--limit", bad[0])
 
 
 def test_rate_limit_on_some_hosts_only(clean_lab, diagnose):
@@ -184,7 +184,7 @@ def test_rate_limit_on_some_hosts_only(clean_lab, diagnose):
     assert [s["scenario"] for s in report["scenarios"]] == ["rate_limit"]
     item = report["scenarios"][0]
     assert item["hosts"] == limited and item["agents"] == dict.fromkeys(limited, AGENTS)
-    assert item["command"] == "ansible-playbook remediate_rate_limit.yml --limit %s" % ",".join(limited)
+    assert item["command"] == next_command("remediate_rate_limit.yml", "--limit", ",".join(limited))
     assert any("last_error 429" in line["detail"] for line in item["evidence"])
     assert_others_ok(report, limited)
     # the per-host mode under --check too: the same outline as its real run
@@ -201,7 +201,7 @@ def test_model_unavailable_on_one_agent(clean_lab, diagnose):
     assert [s["scenario"] for s in report["scenarios"]] == ["model_unavailable"]
     item = report["scenarios"][0]
     assert item["hosts"] == every and item["agents"] == dict.fromkeys(every, ["legal_agent"])
-    assert item["command"] == "ansible-playbook remediate_model_unavailable.yml"
+    assert item["command"] == next_command("remediate_model_unavailable.yml")
     ft = [m for m, entry in report["mistral"]["models"].items() if entry["exists"] is False]
     assert len(ft) == 1 and ft[0].startswith("ft:mistral-small-2506:")
     assert any(line["source"] == "mistral" and "not found (404)" in line["detail"] for line in item["evidence"])
@@ -239,7 +239,7 @@ def test_server_error_slow_and_hang_each_fail_their_host_completely(clean_lab, d
     assert [s["scenario"] for s in report["scenarios"]] == ["complete_failure"]
     item = report["scenarios"][0]
     assert item["hosts"] == bad and item["agents"] == dict.fromkeys(bad, AGENTS)
-    assert item["command"] == "ansible-playbook remediate_complete_failure.yml --limit %s" % ",".join(bad)
+    assert item["command"] == next_command("remediate_complete_failure.yml", "--limit", ",".join(bad))
     assert_others_ok(report, bad)
 
 
@@ -251,7 +251,7 @@ def test_complete_failure_everywhere(clean_lab, diagnose):
     report = diagnose_both(diagnose, agents=False, extravars={"fail_on": "unhealthy"}, expect_rc=2)
     assert [s["scenario"] for s in report["scenarios"]] == ["complete_failure"]
     item = report["scenarios"][0]
-    assert item["hosts"] == every and item["command"] == "ansible-playbook remediate_complete_failure.yml"
+    assert item["hosts"] == every and item["command"] == next_command("remediate_complete_failure.yml")
     assert any(line["source"] == "mistral" and "unreachable" in line["detail"] for line in item["evidence"])
 
 
@@ -265,7 +265,7 @@ def test_a_host_down_among_healthy_ones_without_prometheus(clean_lab, diagnose):
     assert [s["scenario"] for s in report["scenarios"]] == ["complete_failure"]
     item = report["scenarios"][0]
     assert item["hosts"] == down
-    assert item["command"] == "ansible-playbook remediate_complete_failure.yml --limit %s" % down[0]
+    assert item["command"] == next_command("remediate_complete_failure.yml", "--limit", down[0])
     assert report["hosts"][down[0]]["status"] == "unreachable"
     assert sum(1 for h in report["hosts"].values() if h["status"] == "ok") == len(lab.hosts) - 1
     assert "prometheus_unavailable" in supporting(report)

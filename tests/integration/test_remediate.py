@@ -14,7 +14,7 @@ import shlex
 import yaml
 
 from lab import paths
-from tests.conftest import ROOT, wait_until
+from tests.conftest import ROOT, next_command, wait_until
 from tests.integration.test_config_editors import leaked, read, shown_diff_lines
 from tests.integration.test_rollback import audit, fleet, play, snapshot  # noqa: F401 (fixtures)  pylint: disable=unused-import
 
@@ -32,6 +32,7 @@ def run_command(play, command, check=False, diff=False, extravars=None):
     """Run `ansible-playbook <playbook> [--limit hosts]` as a diagnosis printed it (plus extravars)."""
     words = shlex.split(command)
     assert words[0] == "ansible-playbook", command
+    # the inventory it names is the one the fixture's runs use (next_command checks it is named when needed)
     limit = words[words.index("--limit") + 1] if "--limit" in words else None
     return play(extravars, playbook=os.path.join(ROOT, words[1]), limit=limit, check=check, diff=diff)
 
@@ -49,7 +50,7 @@ def test_rate_limit_on_two_hosts_fixed_by_the_command_the_diagnosis_names(fleet,
     report = diagnose(play, tmp_path, "before")
     assert report["verdict"] == "rate_limit"
     command = report["scenarios"][0]["command"]
-    assert command == "ansible-playbook remediate_rate_limit.yml --limit genesis-001,genesis-002"
+    assert command == next_command("remediate_rate_limit.yml", "--limit", "genesis-001,genesis-002")
 
     before = snapshot(lab)
     checked = run_command(play, command, check=True, diff=True)  # the runbook's default: 5%
@@ -81,7 +82,7 @@ def test_model_unavailable_puts_only_that_agent_on_its_baseline(fleet, play, tmp
     report = diagnose(play, tmp_path, "before")
     assert report["verdict"] == "model_unavailable"
     command = report["scenarios"][0]["command"]
-    assert command == "ansible-playbook remediate_model_unavailable.yml"
+    assert command == next_command("remediate_model_unavailable.yml")
 
     # --check --diff: the exact change (qa_agent's use_finetuned) on every host; files and pids untouched
     before = snapshot(lab)
@@ -135,7 +136,7 @@ def test_a_host_down_comes_back_on_its_baselines(fleet, play, tmp_path):  # noqa
     report = diagnose(play, tmp_path, "before")
     assert report["verdict"] == "complete_failure"
     command = report["scenarios"][0]["command"]
-    assert command == "ansible-playbook remediate_complete_failure.yml --limit %s" % down.name
+    assert command == next_command("remediate_complete_failure.yml", "--limit", down.name)
     before = snapshot(lab)
     # --check --diff: the global switch on that host only; it is neither started nor changed
     checked = run_command(play, command, check=True, diff=True)
@@ -176,7 +177,7 @@ def test_credentials_on_one_host_fixed_with_a_new_key_checked_first(fleet, play,
     report = diagnose(play, tmp_path, "before")
     assert report["verdict"] == "credentials"
     command = report["scenarios"][0]["command"]
-    assert command == "ansible-playbook remediate_credentials.yml --limit %s" % bad.name
+    assert command == next_command("remediate_credentials.yml", "--limit", bad.name)
     playbook = os.path.join(ROOT, "remediate_credentials.yml")
     before = {h.name: (read(h.env_file), h.pid()) for h in lab.hosts}
 

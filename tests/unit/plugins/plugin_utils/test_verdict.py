@@ -565,6 +565,31 @@ def test_command_names_the_playbook_dir_and_a_target_other_than_genesis():
     assert report['target'] == 'staging:&eu'
 
 
+@pytest.mark.parametrize('entry_dir, playbook', [
+    ('/home/sre/.ansible/collections/ansible_collections/genesis/model_ops/playbooks', 'genesis.model_ops.remediate_credentials'),
+    ('/runner/requirements_collections/ansible_collections/genesis/model_ops/playbooks/', 'genesis.model_ops.remediate_credentials'),
+    ('/srv/clone-of-model_ops', 'remediate_credentials.yml'),
+    (None, 'remediate_credentials.yml')])
+def test_command_names_the_playbook_as_it_exists_where_the_run_came_from(entry_dir, playbook):
+    refused = dict((name, agent(name, errors=120, last_error=error(401, 'Unauthorized'))) for name in AGENTS)
+    report = run(evidence({'genesis-002': host(health(**refused))}, entry_dir=entry_dir))
+    assert scenario(report, 'credentials')['command'] == 'ansible-playbook %s' % playbook
+
+
+def test_command_carries_the_inventories_the_run_used_unless_they_are_the_default():
+    refused = dict((name, agent(name, errors=120, last_error=error(401, 'Unauthorized'))) for name in AGENTS)
+    hosts = {'genesis-002': host(health(**refused))}
+    site = ['/srv/site/inventory/hosts.ini', '/srv/site/inventory/cloud.yml']
+    report = run(evidence(hosts, inventory_sources=site, default_inventory=['/etc/ansible/hosts'], limit='genesis-002'))
+    assert scenario(report, 'credentials')['command'] == (
+        'ansible-playbook remediate_credentials.yml -i /srv/site/inventory/hosts.ini -i /srv/site/inventory/cloud.yml'
+        ' --limit genesis-002')
+    report = run(evidence(hosts, inventory_sources=site, default_inventory=site))
+    assert scenario(report, 'credentials')['command'] == 'ansible-playbook remediate_credentials.yml'
+    report = run(evidence(hosts, inventory_sources=["/srv/my site/hosts"], default_inventory=[]))
+    assert scenario(report, 'credentials')['command'] == "ansible-playbook remediate_credentials.yml -i '/srv/my site/hosts'"
+
+
 def test_a_limited_run_names_its_hosts_even_when_all_are_concerned():
     refused = dict((name, agent(name, errors=120, last_error=error(401, 'Unauthorized'))) for name in AGENTS)
     hosts = {'genesis-002': host(health(**refused))}
