@@ -23,7 +23,7 @@ description:
     are not called at all, since each would fail the same way; each says why it was not checked.
   - The call budget holds whatever the API does, at most one call for the key and one per distinct model,
     as a rate-limit incident must not get more load from its diagnosis. A 429 or a 5xx is the evidence,
-    reported with its quota headers (C(x-ratelimit-*), C(Retry-After)), and not retried: the SDK's retries are
+    reported with its quota headers (C(x-ratelimit-*), C(Retry-After)), and not retried; the SDK's retries are
     off on every call and the module's own (O(retries)) are off by default. Every HTTP call is counted
     (RV(api_calls)).
   - Read-only. Run it on the controller, once per distinct key, not once per host (C(delegate_to=localhost)
@@ -219,7 +219,7 @@ models:
       description: As RV(key.error_kind).
       type: str
     message:
-      description: What was found, in words; for a model not checked, why (C(not checked (API rate limited: HTTP 429))).
+      description: What was found, in words; for a model not checked, why (the key refused, the API rate limited, unavailable or unreachable).
       type: str
     headers:
       description: The quota headers of the answer for this model (C(x-ratelimit-*), C(retry-after)).
