@@ -6,7 +6,7 @@ request log, which must agree) against the budget of one call per distinct key a
     HOSTS=20 ROUNDS=3 .venv/bin/python bench/diagnose_faults.py
 
 GENESIS_LAB_NET picks the lab (default 0); the script brings it up and takes it down, under the lock the test
-sessions take for that lab. Prints a Markdown table (docs/performance.md has one).
+sessions take for that lab. Prints a Markdown table.
 """
 
 import fcntl

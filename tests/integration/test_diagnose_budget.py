@@ -4,8 +4,8 @@
 the simulator) calls the API at most once per key and distinct model id, the simulator's request log agreeing call
 for call; no call is retried and no wait is spent on one; the models a failing key check says cannot succeed are
 not called, each saying why. The runs probe the hosts from the controller (the API stage is the same in either
-mode; test_diagnose.py runs both): a short file. Wall-clock ratios are in bench/diagnose_faults.py and
-docs/performance.md: they flake on a shared machine, so no test asserts them.
+mode; test_diagnose.py runs both): a short file. Wall-clock ratios are bench/diagnose_faults.py's: they flake on a
+shared machine, so no test asserts them.
 """
 
 from __future__ import annotations
