@@ -100,9 +100,11 @@ def quota(headers):
 
 def quota_text(figures):
     """'req-minute 0 of 60000 left, tokens-minute 0 of 5000000 left'."""
-    return ', '.join('%s %s of %s left' % (name, short_number(item['remaining']) if item['remaining'] is not None else '?',
-                                          short_number(item['limit']) if item['limit'] is not None else '?')
-                     for name, item in sorted(figures.items()))
+    return ', '.join('%s %s of %s left' % (name, _figure(item['remaining']), _figure(item['limit'])) for name, item in sorted(figures.items()))
+
+
+def _figure(value):
+    return short_number(value) if value is not None else '?'
 
 
 def at_zero(figures):

@@ -157,8 +157,8 @@ def find_rate_limit(host):
         entry = as_dict(models.get(model))
         if entry.get('checked') is not False and entry.get('error_kind') == 'rate_limited':  # not merely left unchecked
             add_once(agents, agent)
-            add_once(lines, host.line(agent, 'mistral', 'mistral: ' + _limit_text('%s answered 429 for key fingerprint %s'
-                                                                                 % (model, host.key_fingerprint), entry)))
+            what = '%s answered 429 for key fingerprint %s' % (model, host.key_fingerprint)
+            add_once(lines, host.line(agent, 'mistral', 'mistral: ' + _limit_text(what, entry)))
     limited, _figures, zero = key_limit(host.check)
     if limited or zero:
         # the key's own limit: evidence for the host, not for any one agent
