@@ -95,7 +95,7 @@ def cmd_fault(fleet, args):
         return 0
     body = {"name": args.name, "hosts": [h.address for h in hosts] if args.hosts else None,
             "models": fault_models(args.name, args.agents, args.models), "ratio": args.ratio,
-            "status": args.status, "delay_s": args.delay, "retry_after": args.retry_after}
+            "status": args.status, "delay_s": args.delay, "retry_after": args.retry_after, "quota": args.quota}
     code, answer = fleet_mod.http_json(fleet.mistral_url + "/_lab/faults", "POST", body)
     if code != 201:
         print(f"lab: the simulator refused the fault: {answer}", file=sys.stderr)
@@ -175,6 +175,8 @@ def parser():
     fault.add_argument("--status", type=int, help="HTTP status: credentials 401|403, server_error 500|502|503|504")
     fault.add_argument("--delay", type=float, help="slow: seconds added to each answer")
     fault.add_argument("--retry-after", type=int, help="rate_limit: Retry-After seconds")
+    fault.add_argument("--quota", choices=("models", "key"), help="rate_limit: the models' quota (default: their chat calls "
+                       "answer 429) or the whole key's (every API call of the key answers 429, the key check included)")
     sub.add_parser("clear", help="clear every fault; start hosts that are down")
     wait = sub.add_parser("wait", help="wait until hosts' /health shows a status (after a fault, or a clear)")
     wait.add_argument("--hosts", type=_csv, default=[], help="comma-separated host names (default: all)")

@@ -27,7 +27,9 @@ REQUESTS_PER_MINUTE = 60000
 TOKENS_PER_MINUTE = 5000000
 ANSWER = "This is the Genesis lab's simulated answer: the request reached the model and it replied in full."
 ROLES = ("system", "user", "assistant", "tool")
-FAULT_FIELDS = ("name", "hosts", "models", "keys", "ratio", "status", "delay_s", "retry_after")
+FAULT_FIELDS = ("name", "hosts", "models", "keys", "ratio", "status", "delay_s", "retry_after", "quota")
+# rate_limit's quotas: the models' (their chat calls answer 429) or the whole key's (every call answers 429)
+QUOTAS = ("models", "key")
 # name -> (statuses it may answer, default status, the optional fields it takes and their defaults)
 FAULTS = {
     "credentials": ((401, 403), 401, {}),
@@ -92,6 +94,17 @@ def parse_fault(data):
         if value is not None and (not _is_number(value) or value < 0):
             raise ValueError(f"{field} {value!r} is not a number >= 0")
         fault[field] = options.get(field) if value is None else value
+    quota = data.get("quota")
+    if quota is not None and name != "rate_limit":
+        raise ValueError(f"quota {quota!r} does not apply to {name}: leave it null")
+    if name == "rate_limit":
+        fault["quota"] = quota or "models"
+        if fault["quota"] not in QUOTAS:
+            raise ValueError(f"quota {quota!r} is not allowed: one of {', '.join(QUOTAS)}")
+        if fault["quota"] == "key" and fault["models"] is not None:
+            raise ValueError("a key's quota takes every call of the key: leave models null")
+        if fault["quota"] == "key":
+            return fault
     fault["models"] = _fault_models(name, fault["models"])
     return fault
 
@@ -255,15 +268,18 @@ class MistralSimulator:
         else:
             self._history.pop(catalog.canonical(name), None)
 
-    def count_usage(self, key, tokens):
-        """Count a chat call against the key's minute; returns (requests left, tokens left)."""
+    def count_usage(self, key, tokens=0):
+        """Count a call against the key's minute; returns its quota headers, the limits and what is left of them."""
         minute = int(time.time() // 60)
         with self._lock:
             window, requests, used = self._usage.get(key, (minute, 0, 0))
             if window != minute:
                 requests = used = 0
             self._usage[key] = (minute, requests + 1, used + tokens)
-        return max(REQUESTS_PER_MINUTE - requests - 1, 0), max(TOKENS_PER_MINUTE - used - tokens, 0)
+        return {"x-ratelimit-limit-req-minute": REQUESTS_PER_MINUTE,
+                "x-ratelimit-remaining-req-minute": max(REQUESTS_PER_MINUTE - requests - 1, 0),
+                "x-ratelimit-limit-tokens-minute": TOKENS_PER_MINUTE,
+                "x-ratelimit-remaining-tokens-minute": max(TOKENS_PER_MINUTE - used - tokens, 0)}
 
     # what a call gets: the HTTP API plays it, /_lab/calls reports it
 
@@ -279,6 +295,8 @@ class MistralSimulator:
         """``(status, body, headers)`` when the key check or a fault answers an API call, else None."""
         revoked = self.fault("credentials", host, key, model) if key in self.keys else None
         failing = self.fault("server_error", host, key, model)
+        limited = next((fault for fault in self._faults if fault.name == "rate_limit" and fault.spec["quota"] == "key"
+                        and fault.in_scope(host, key)), None)
         if key not in self.keys or (revoked and revoked.spec["status"] == 401):
             return 401, {"message": "Unauthorized", "request_id": str(uuid.uuid4())}, None
         if revoked:
@@ -286,16 +304,15 @@ class MistralSimulator:
         if failing:
             status = HTTPStatus(failing.spec["status"])
             return status, _error(status.phrase, status.phrase.lower().replace(" ", "_"), str(int(status))), None
+        if limited:
+            return _rate_limited(limited)
         return None
 
     def chat_refusal(self, host, key, model):
         """``(status, body, headers)`` when a chat call for ``model`` is rate limited or the model is not usable, else None."""
         limited = self.fault("rate_limit", host, key, model)
         if limited:
-            return 429, _error("Rate limit exceeded", "rate_limited", "1300"), {
-                "Retry-After": limited.spec["retry_after"],
-                "x-ratelimit-limit-req-minute": REQUESTS_PER_MINUTE, "x-ratelimit-remaining-req-minute": 0,
-                "x-ratelimit-limit-tokens-minute": TOKENS_PER_MINUTE, "x-ratelimit-remaining-tokens-minute": 0}
+            return _rate_limited(limited)
         if not self.available(model, self.gone(host, key)):
             return 400, _invalid_model(model), None
         return None
@@ -321,6 +338,14 @@ class MistralSimulator:
             with self._lock:
                 if not self._log.closed:
                     self._log.write(line + "\n")
+
+
+def _rate_limited(fault):
+    """The 429 of a rate_limit fault: its Retry-After, and the quota's figures with nothing left."""
+    return 429, _error("Rate limit exceeded", "rate_limited", "1300"), {
+        "Retry-After": fault.spec["retry_after"],
+        "x-ratelimit-limit-req-minute": REQUESTS_PER_MINUTE, "x-ratelimit-remaining-req-minute": 0,
+        "x-ratelimit-limit-tokens-minute": TOKENS_PER_MINUTE, "x-ratelimit-remaining-tokens-minute": 0}
 
 
 def _tokens(content):
@@ -496,7 +521,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._chat(body, host, key)
         elif route == "list":
             gone = sim.gone(host, key)
-            self._send(200, {"object": "list", "data": [catalog.card(name) for name in catalog.live_names() if sim.available(name, gone)]})
+            self._send(200, {"object": "list", "data": [catalog.card(name) for name in catalog.live_names() if sim.available(name, gone)]},
+                       sim.count_usage(key))
         else:
             self._model(route, model, host, key)
 
@@ -518,11 +544,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _model(self, route, model, host, key):
         sim = self.server.simulator
+        usage = sim.count_usage(key)
         missing = not sim.exists(model) or catalog.canonical(model) in sim.gone(host, key)
         if missing or (self.command == "GET" and not sim.available(model)):
-            self._send(404, _invalid_model(model))
+            self._send(404, _invalid_model(model), usage)
         elif self.command == "GET":
-            self._send(200, catalog.card(model))
+            self._send(200, catalog.card(model), usage)
         elif not catalog.is_fine_tuned(model):
             action = "deleted" if route == "model" else "archived"
             self._send(400, _error(f"Model {model} is a base model: only fine-tuned models can be {action}", "invalid_request_error"))
@@ -542,14 +569,13 @@ class _Handler(BaseHTTPRequestHandler):
         model = body["model"]
         refused = sim.chat_refusal(host, key, model)
         if refused:
-            self._send(*refused)
+            status, payload, headers = refused
+            # a 429 says what ran out; any other answer was a request counted against the key's minute
+            self._send(status, payload, headers if status == 429 else sim.count_usage(key))
             return
         answer = _completion(body)
         cost = answer["usage"]["total_tokens"]
-        requests_left, tokens_left = sim.count_usage(key, cost)
-        headers = {"x-ratelimit-limit-req-minute": REQUESTS_PER_MINUTE, "x-ratelimit-remaining-req-minute": requests_left,
-                   "x-ratelimit-limit-tokens-minute": TOKENS_PER_MINUTE, "x-ratelimit-remaining-tokens-minute": tokens_left,
-                   "x-ratelimit-tokens-query-cost": cost}
+        headers = dict(sim.count_usage(key, cost), **{"x-ratelimit-tokens-query-cost": cost})
         deprecation = catalog.CARDS[catalog.canonical(model)]["deprecation"]
         if deprecation:
             headers["x-model-deprecation-timestamp"] = deprecation

@@ -142,6 +142,7 @@ class _Scan:
         self.samples = {category: [] for category in CATEGORIES}
         self.first_seen = dict.fromkeys(CATEGORIES)
         self.last_seen = dict.fromkeys(CATEGORIES)
+        self.agent_seen = {}  # agent -> category -> [first, last]: how old each agent's lines are
         self.masked = {}  # agent and status values repeat on every line: mask each once
 
     def mask_field(self, value):
@@ -161,7 +162,7 @@ class _Scan:
     def add(self, path, line, stamp):
         self.lines_scanned += 1
         fields = parse_fields(line)
-        agent_counts = None
+        agent_counts = agent_seen = None
         if fields is None:
             self.unparsed_lines += 1
         else:
@@ -169,6 +170,7 @@ class _Scan:
                 agent = self.mask_field(fields['agent'])
                 agent_counts = self.by_agent.setdefault(agent, dict(dict.fromkeys(CATEGORIES, 0), lines=0))
                 agent_counts['lines'] += 1
+                agent_seen = self.agent_seen.setdefault(agent, {})
             if fields.get('status'):
                 status = self.mask_field(fields['status'])
                 self.by_status[status] = self.by_status.get(status, 0) + 1
@@ -183,6 +185,9 @@ class _Scan:
                     self.first_seen[category] = stamp
                 if self.last_seen[category] is None or stamp > self.last_seen[category]:
                     self.last_seen[category] = stamp
+                if agent_seen is not None:
+                    seen = agent_seen.setdefault(category, [stamp, stamp])
+                    seen[:] = [min(seen[0], stamp), max(seen[1], stamp)]
             if len(self.samples[category]) < self.max_samples:
                 self.samples[category].append({'file': path, 'line': mask(line)[:SAMPLE_CHARS]})
 
@@ -275,5 +280,8 @@ def scan(path_glob=DEFAULT_GLOB, lines=None, minutes=None, samples=3, max_bytes=
         'samples': tally.samples,
         'first_seen': {key: value and format_timestamp(value) for key, value in tally.first_seen.items()},
         'last_seen': {key: value and format_timestamp(value) for key, value in tally.last_seen.items()},
+        'by_agent_seen': dict((agent, dict((category, {'first': format_timestamp(first), 'last': format_timestamp(last)})
+                                           for category, (first, last) in seen.items()))
+                              for agent, seen in tally.agent_seen.items()),
         'findings': findings,
     }

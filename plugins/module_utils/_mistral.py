@@ -6,13 +6,21 @@
 
 Runbook steps "Check API Credentials", "Check Model Registry Status" and "Test Fallback"
 (the baselines are checked like the fine-tuned ids), done once per distinct model.
+
+The budget holds whatever the API does: one call for the key, at most one per distinct
+model, none retried unless asked (a 429 or a 5xx is the evidence, kept with its headers).
+When the key check shows the API refusing, failing or at its limit, the models are not
+called, since each would fail the same way. The model checks run side by side, so a slow
+API costs about two answers' time, not one per model.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import email.utils
 import json
 import logging
+import threading
 import time
 import traceback
 from datetime import datetime, timezone
@@ -49,6 +57,8 @@ DEFAULT_RETIRED_MODELS = {
 
 # The statuses the SDK itself would retry; everything else is an answer worth reporting as is.
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+# The headers of an answer that tell the quota: x-ratelimit-limit-*, x-ratelimit-remaining-*, ... and Retry-After.
+RATE_HEADER_PREFIX = 'x-ratelimit-'
 
 SEVERITY = {
     'key_rejected': 'critical',
@@ -62,8 +72,15 @@ SEVERITY = {
 }
 
 # Failures of the key check that make per-model calls pointless: each would fail the same way
-# (and a hanging API would cost one timeout per model).
-KEY_FAILURES_THAT_STOP = ('auth', 'connect', 'timeout')
+# (a hanging API would cost one timeout per model, a rate-limited one would add to the incident),
+# and how a model left unchecked says why.
+KEY_FAILURES_THAT_STOP = {
+    'auth': 'key refused',
+    'rate_limited': 'API rate limited',
+    'server_error': 'API unavailable',
+    'connect': 'API unreachable',
+    'timeout': 'API unreachable',
+}
 
 # Transport failures are matched by class name: SDK 3.x raises httpx2 classes, older SDKs httpx ones.
 CONNECT_ERROR_NAMES = frozenset((
@@ -113,9 +130,12 @@ def validate(params):
         return 'retries=%s is not allowed: give 0 or more.' % params['retries']
     if params['max_retry_wait'] < 0:
         return 'max_retry_wait=%s is not allowed: give 0 or more seconds.' % params['max_retry_wait']
-    for model_id in params['models']:
-        if not model_id or not model_id.strip() or model_id != model_id.strip():
-            return 'models contains %r: give model ids without surrounding spaces, none empty.' % model_id
+    if params['concurrency'] < 1:
+        return 'concurrency=%s is not allowed: give 1 or more.' % params['concurrency']
+    for option in ('models', 'chat_models'):
+        for model_id in params[option]:
+            if not model_id or not model_id.strip() or model_id != model_id.strip():
+                return '%s contains %r: give model ids without surrounding spaces, none empty.' % (option, model_id)
     for model_id, entry in params['retired_models'].items():
         if not isinstance(entry, dict) or not entry.get('retired_on') or set(entry) - {'retired_on', 'replacement'}:
             return ('retired_models[%s]=%r is not allowed: give a dict with retired_on (a date) and optionally'
@@ -185,21 +205,35 @@ def classify(exc, secrets=()):
     return Failure(kind, status, headers, 'HTTP %d: %s' % (status, detail))
 
 
+def rate_headers(headers):
+    """The quota part of an answer's headers (lower-case names): x-ratelimit-* and Retry-After."""
+    return dict((name, value) for name, value in headers.items() if name.startswith(RATE_HEADER_PREFIX) or name == 'retry-after')
+
+
 class _CountingClient:
-    """Stands in for the SDK's HTTP client: counts each request sent, keeps the last answer's headers."""
+    """Stands in for the SDK's HTTP client: counts each request sent, keeps each thread's last answer."""
 
     def __init__(self, inner):
         self._inner = inner
+        self._lock = threading.Lock()
+        self._answer = threading.local()  # the model checks run in threads: each reads its own answer
         self.calls = 0
-        self.last_status = None
-        self.last_headers = {}
+
+    @property
+    def last_status(self):
+        return getattr(self._answer, 'status', None)
+
+    @property
+    def last_headers(self):
+        return getattr(self._answer, 'headers', {})
 
     def send(self, request, **kwargs):
-        self.calls += 1
-        self.last_status, self.last_headers = None, {}
+        with self._lock:
+            self.calls += 1
+        self._answer.status, self._answer.headers = None, {}
         response = self._inner.send(request, **kwargs)
-        self.last_status = response.status_code
-        self.last_headers = dict((k.lower(), v) for k, v in response.headers.items())
+        self._answer.status = response.status_code
+        self._answer.headers = dict((k.lower(), v) for k, v in response.headers.items())
         return response
 
     def build_request(self, *args, **kwargs):
@@ -238,7 +272,7 @@ def _retirement(model_id, retired_models):
 
 
 class Checker:
-    """Runs the calls with a bounded retry of its own, and gathers what they say."""
+    """Runs the calls (no retry unless asked, within a bounded wait) and gathers what they say; thread-safe."""
 
     def __init__(self, sdk, transport, timeout, retries, max_retry_wait, secrets=(), sleep=time.sleep):
         self.sdk = sdk
@@ -248,6 +282,7 @@ class Checker:
         self.max_retry_wait = max_retry_wait
         self.secrets = tuple(secrets)
         self.sleep = sleep
+        self._lock = threading.Lock()
         self.waited = 0.0
         self.tokens = 0
         self.ratelimit_headers = {}
@@ -255,70 +290,77 @@ class Checker:
         self.limited = 0
 
     def _note(self, status, headers):
-        """Keep what an answer says about the rate limit."""
-        ratelimit = dict((k, v) for k, v in headers.items() if k.startswith('x-ratelimit-'))
-        if status == 429:
-            self.limited += 1
-        # Once a 429 was seen keep its headers: later answers would hide the quota that ran out.
-        if ratelimit and (status == 429 or not self.limited):
-            self.ratelimit_headers = ratelimit
-        if headers.get('retry-after') is not None:
-            self.retry_after = retry_after_seconds(headers['retry-after'])
+        """Keep what an answer says about the rate limit; returns its quota headers."""
+        quota = rate_headers(headers)
+        ratelimit = dict((k, v) for k, v in quota.items() if k.startswith(RATE_HEADER_PREFIX))
+        with self._lock:
+            if status == 429:
+                self.limited += 1
+            # Once a 429 was seen keep its headers: later answers would hide the quota that ran out.
+            if ratelimit and (status == 429 or not self.limited):
+                self.ratelimit_headers = ratelimit
+            if headers.get('retry-after') is not None:
+                self.retry_after = retry_after_seconds(headers['retry-after'])
+        return quota
 
     def _wait_before_retry(self, failure, attempt):
         """Seconds to sleep before the next attempt, or None to stop and report."""
         if failure.status not in RETRY_STATUSES or attempt >= self.retries:
             return None
         wait = failure.retry_after if failure.retry_after is not None else float(2 ** attempt)
-        # Waiting less than Retry-After only earns another 429: give up instead.
-        if wait > self.max_retry_wait - self.waited:
-            return None
+        with self._lock:
+            # Waiting less than Retry-After only earns another 429: give up instead.
+            if wait > self.max_retry_wait - self.waited:
+                return None
+            self.waited += wait
         return wait
 
     def call(self, method, **kwargs):
-        """One SDK call (SDK retries off) retried here; returns (result, None) or (None, Failure)."""
+        """One SDK call (SDK retries off), retried here only when asked.
+
+        Returns (result, None, quota headers) or (None, Failure, quota headers)."""
         attempt = 0
         while True:
             try:
                 result = method(retries=None, timeout_ms=self.timeout_ms, **kwargs)
             except Exception as exc:  # pylint: disable=broad-exception-caught  # every failure is a result
                 failure = classify(exc, self.secrets)
-                self._note(failure.status, failure.headers)
+                quota = self._note(failure.status, failure.headers)
                 wait = self._wait_before_retry(failure, attempt)
                 if wait is None:
-                    return None, failure
+                    return None, failure, quota
                 self.sleep(wait)
-                self.waited += wait
                 attempt += 1
                 continue
-            self._note(self.transport.last_status, self.transport.last_headers)
-            return result, None
+            return result, None, self._note(self.transport.last_status, self.transport.last_headers)
 
     def check_key(self):
-        _dummy, failure = self.call(self.sdk.models.list)
+        _dummy, failure, quota = self.call(self.sdk.models.list)
         if failure is None:
-            return dict(authenticated=True, status=self.transport.last_status, error_kind=None, message=None)
+            return dict(authenticated=True, status=self.transport.last_status, error_kind=None, message=None, headers=quota)
         return dict(authenticated=False if failure.kind == 'auth' else None,
-                    status=failure.status, error_kind=failure.kind, message=failure.message)
+                    status=failure.status, error_kind=failure.kind, message=failure.message, headers=quota)
 
     def check_model(self, model_id, probe, retired_models):
         entry = _blank_entry(model_id)
-        entry['checked'] = True
+        entry.update(checked=True, probe=probe)
         deprecation = replacement = None
         if probe == 'chat':
-            response, failure = self.call(self.sdk.chat.complete, model=model_id, max_tokens=1,
-                                          messages=[{'role': 'user', 'content': 'ping'}])
+            response, failure, quota = self.call(self.sdk.chat.complete, model=model_id, max_tokens=1,
+                                                 messages=[{'role': 'user', 'content': 'ping'}])
             if failure is None:
-                self.tokens += _value(_value(response, 'usage'), 'total_tokens') or 0
+                with self._lock:
+                    self.tokens += _value(_value(response, 'usage'), 'total_tokens') or 0
                 # A chat answer names a deprecation only in this header.
                 deprecation = _date(self.transport.last_headers.get('x-model-deprecation-timestamp'))
         else:
-            card, failure = self.call(self.sdk.models.retrieve, model_id=model_id)
+            card, failure, quota = self.call(self.sdk.models.retrieve, model_id=model_id)
             if failure is None:
                 entry['type'] = _value(card, 'type') or entry['type']
                 entry['archived'] = bool(_value(card, 'archived'))
                 deprecation = _date(_value(card, 'deprecation'))
                 replacement = _value(card, 'deprecation_replacement_model')
+        entry['headers'] = quota
 
         if failure is None:
             entry.update(exists=True, retired=False, http_status=self.transport.last_status,
@@ -348,9 +390,9 @@ class Checker:
 
 
 def _blank_entry(model_id):
-    return dict(checked=False, exists=None, type='fine-tuned' if model_id.startswith('ft:') else 'base',
+    return dict(checked=False, probe=None, exists=None, type='fine-tuned' if model_id.startswith('ft:') else 'base',
                 archived=None, deprecated=None, deprecation=None, retired=None, retired_on=None,
-                replacement=None, http_status=None, error_kind=None, message=None)
+                replacement=None, http_status=None, error_kind=None, message=None, headers={})
 
 
 def _finding(code, model, message, **evidence):
@@ -417,11 +459,22 @@ def make_sdk(api_key, server_url, timeout):
     return sdk, transport
 
 
-def run(params, secrets=(), sleep=time.sleep):
+def _not_checked(model_id, key):
+    """The entry of a model left unchecked because the key check showed it cannot succeed."""
+    entry = _blank_entry(model_id)
+    why = KEY_FAILURES_THAT_STOP[key['error_kind']]
+    entry.update(http_status=key['status'], error_kind=key['error_kind'],
+                 message='not checked (%s%s)' % (why, ': HTTP %s' % key['status'] if key['status'] else ': %s' % key['error_kind']))
+    return entry
+
+
+def run(params, secrets=(), sleep=time.sleep, clock=time.monotonic):
     """Everything mistral_check returns except changed; params as validated by the module."""
     api_key = params['api_key']
     secrets = tuple(secrets) + (api_key,)
     key_fp = fingerprint(api_key)
+    checked_at = datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+    started = clock()
     sdk, transport = make_sdk(api_key, params['server_url'], params['timeout'])
     checker = Checker(sdk, transport, params['timeout'], params['retries'], params['max_retry_wait'], secrets, sleep)
 
@@ -431,15 +484,16 @@ def run(params, secrets=(), sleep=time.sleep):
     if key['error_kind']:
         findings.append(_failure_finding(key['error_kind'], None, key['status'], key['message'], params['server_url'], key_fp))
 
-    models = {}
-    for model_id in dedupe(params['models']):
-        if key['error_kind'] in KEY_FAILURES_THAT_STOP:
-            entry = _blank_entry(model_id)
-            entry.update(http_status=key['status'], error_kind=key['error_kind'],
-                         message='not checked: the key check failed (%s)' % key['error_kind'])
-        else:
-            entry = checker.check_model(model_id, params['probe'], params['retired_models'])
-        models[model_id] = entry
+    model_ids = dedupe(params['models'] + params['chat_models'])
+    chat = set(model_ids if params['probe'] == 'chat' else params['chat_models'])
+    if key['error_kind'] in KEY_FAILURES_THAT_STOP:
+        models = dict((model_id, _not_checked(model_id, key)) for model_id in model_ids)
+    else:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(params['concurrency'], len(model_ids)))) as pool:
+            futures = [pool.submit(checker.check_model, model_id, 'chat' if model_id in chat else 'retrieve',
+                                   params['retired_models']) for model_id in model_ids]
+            models = dict(zip(model_ids, (future.result() for future in futures)))
+    for model_id, entry in models.items():
         findings.extend(model_findings(model_id, entry, params['server_url'], key_fp))
 
     return dict(
@@ -449,6 +503,8 @@ def run(params, secrets=(), sleep=time.sleep):
                         limited=checker.limited, waited=checker.waited),
         api_calls=transport.calls,
         tokens_spent=checker.tokens,
-        summary=summarize(len(params['models']), models, findings),
+        checked_at=checked_at,
+        elapsed_s=round(clock() - started, 3),
+        summary=summarize(len(params['models']) + len(params['chat_models']), models, findings),
         findings=findings,
     )

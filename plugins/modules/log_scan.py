@@ -151,6 +151,15 @@ last_seen:
   type: dict
   sample: {"errors": "2025-10-31T12:03:00.123Z", "rate_limit": "2025-10-31T12:03:00.123Z", "auth": null,
            "model_not_found": null, "server_error": null}
+by_agent_seen:
+  description:
+    - Per C(agent=) value of contract lines, per category it has lines of, the timestamps of the earliest
+      (C(first)) and the latest (C(last)) such line in the window (UTC). How old an agent's errors are, which
+      the diagnosis weighs against the service's start and the agent's last healthy report.
+  returned: always
+  type: dict
+  sample: {"qa_agent": {"errors": {"first": "2025-10-31T12:01:10.000Z", "last": "2025-10-31T12:03:00.123Z"},
+                        "rate_limit": {"first": "2025-10-31T12:01:10.000Z", "last": "2025-10-31T12:03:00.123Z"}}}
 findings:
   description:
     - What kept the scan from being complete, each with C(code), C(severity), C(agent) (null), C(message),

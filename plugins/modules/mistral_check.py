@@ -15,13 +15,17 @@ description:
     with 401 or 403.
   - Checks each distinct model id once, however often it is listed (fine-tuned ids and their baselines alike),
     with C(GET /v1/models/{id}) by default, which costs no tokens. O(probe=chat) sends a one-token chat
-    completion instead.
+    completion instead; O(chat_models) does so for some ids only (the runbook's fallback test on the baselines).
+    The model checks run side by side (O(concurrency)).
   - A model the API does not know (404, or 400 C(invalid_model)) is reported C(retired), with date and
     replacement, when it or the base of a fine-tuned id is in O(retired_models); otherwise missing.
-  - When the key is refused or the API cannot be reached, the models are not called at all, since each would
-    fail the same way.
-  - Retries are the module's own, never the SDK's, so every HTTP call is counted (RV(api_calls)) and the
-    time spent waiting is bounded (O(retries), O(max_retry_wait)); C(Retry-After) is honoured.
+  - When the key is refused, the API cannot be reached, answers 5xx or is at its rate limit (429), the models
+    are not called at all, since each would fail the same way; each says why it was not checked.
+  - The call budget holds whatever the API does, at most one call for the key and one per distinct model,
+    as a rate-limit incident must not get more load from its diagnosis. A 429 or a 5xx is the evidence,
+    reported with its quota headers (C(x-ratelimit-*), C(Retry-After)), and not retried; the SDK's retries are
+    off on every call and the module's own (O(retries)) are off by default. Every HTTP call is counted
+    (RV(api_calls)).
   - Read-only. Run it on the controller, once per distinct key, not once per host (C(delegate_to=localhost)
     and C(run_once=true)), because a hundred hosts must not multiply the calls during a rate-limit incident.
 options:
@@ -43,12 +47,27 @@ options:
     type: str
     choices: [retrieve, chat]
     default: retrieve
+  chat_models:
+    description:
+      - Model ids checked with a one-token chat completion (C(max_tokens=1)) whatever O(probe) says, and added
+        to O(models) when not there. The runbook's I(Test Fallback Mechanism) is this on the baselines, the
+        models a failing request falls back to.
+      - Spends tokens (RV(tokens_spent)); still one call per id.
+    type: list
+    elements: str
+    default: []
+  concurrency:
+    description:
+      - How many model checks may run at the same time. The key check always runs first, alone.
+    type: int
+    default: 8
   retries:
     description:
       - How many times one call is retried after a 429 or a 500/502/503/504 answer.
-      - Timeouts and connection errors are not retried.
+      - The default, 0, keeps the budget of one call per key and model; the answer is reported as it came.
+      - Timeouts and connection errors are never retried.
     type: int
-    default: 2
+    default: 0
   max_retry_wait:
     description:
       - Seconds the module may spend waiting between retries, in total over the whole run.
@@ -111,9 +130,15 @@ EXAMPLES = r"""
     server_url: http://127.0.0.1:8600
     models: "{{ groups['genesis'] | map('extract', hostvars, 'genesis_models') | flatten | unique }}"
     probe: chat
-    retries: 1
-    max_retry_wait: 10
     timeout: 5
+  delegate_to: localhost
+  run_once: true
+  register: mistral
+
+- name: The runbook's fallback test, a one-token chat with each baseline; the fine-tuned ids retrieved (no tokens)
+  genesis.model_ops.mistral_check:
+    models: [ft:ministral-8b-2512:587a6b29:20251014:7e773925, ft:mistral-small-2506:587a6b29:20251015:9a8b7c6d]
+    chat_models: [ministral-8b-2512, mistral-small-2506]
   delegate_to: localhost
   run_once: true
   register: mistral
@@ -148,15 +173,21 @@ key:
     fingerprint:
       description: First 8 hex digits of the key's SHA-256. Never any part of the key.
       type: str
-  sample: {authenticated: false, status: 401, error_kind: auth, message: "HTTP 401: Unauthorized", fingerprint: 3f2a9c1d}
+    headers:
+      description: The answer's quota headers (C(x-ratelimit-*), C(retry-after)), names in lower case.
+      type: dict
+  sample: {authenticated: false, status: 401, error_kind: auth, message: "HTTP 401: Unauthorized", fingerprint: 3f2a9c1d, headers: {}}
 models:
   description: Keyed by model id, one entry per distinct id in first-seen order; each entry holds the keys below.
   returned: always
   type: dict
   contains:
     checked:
-      description: V(false) when the model was not called because the key check failed.
+      description: V(false) when the model was not called because the key check failed (RV(models.message) says why).
       type: bool
+    probe:
+      description: V(retrieve) or V(chat), how it was checked; V(null) when it was not.
+      type: str
     exists:
       description: V(true) when the API knows the model, V(false) on 404 or 400 C(invalid_model), V(null) when unknown.
       type: bool
@@ -188,11 +219,15 @@ models:
       description: As RV(key.error_kind).
       type: str
     message:
-      description: What was found, in words.
+      description: What was found, in words; for a model not checked, why (the key refused, the API rate limited, unavailable or unreachable).
       type: str
+    headers:
+      description: The quota headers of the answer for this model (C(x-ratelimit-*), C(retry-after)).
+      type: dict
   sample:
     open-mistral-7b:
       checked: true
+      probe: retrieve
       exists: false
       type: base
       archived: null
@@ -204,6 +239,7 @@ models:
       http_status: 404
       error_kind: not_found
       message: retired on 2025-03-30; replacement ministral-8b-latest
+      headers: {x-ratelimit-limit-req-minute: '60000', x-ratelimit-remaining-req-minute: '59990'}
 rate_limit:
   description: What the API said about its rate limit.
   returned: always
@@ -228,8 +264,18 @@ api_calls:
   returned: always
   type: int
   sample: 8
+checked_at:
+  description: When the checks started, UTC.
+  returned: always
+  type: str
+  sample: "2025-10-31T12:05:01Z"
+elapsed_s:
+  description: Seconds the checks took, from the key check to the last model's answer.
+  returned: always
+  type: float
+  sample: 0.42
 tokens_spent:
-  description: Sum of C(usage.total_tokens) of the chat probes; 0 with O(probe=retrieve).
+  description: Sum of C(usage.total_tokens) of the chat probes; 0 with O(probe=retrieve) and no O(chat_models).
   returned: always
   type: int
   sample: 0
@@ -239,7 +285,7 @@ summary:
   type: dict
   contains:
     requested:
-      description: Ids given, duplicates included.
+      description: Ids given (O(models) and O(chat_models)), duplicates included.
       type: int
     distinct:
       description: Distinct ids.
@@ -319,7 +365,9 @@ def main():
         MISTRAL_API_ARGSPEC,
         models=dict(type='list', elements='str', default=[]),
         probe=dict(type='str', choices=['retrieve', 'chat'], default='retrieve'),
-        retries=dict(type='int', default=2),
+        chat_models=dict(type='list', elements='str', default=[]),
+        concurrency=dict(type='int', default=8),
+        retries=dict(type='int', default=0),
         max_retry_wait=dict(type='float', default=30.0),
         retired_models=dict(type='dict', default=DEFAULT_RETIRED_MODELS),
     )

@@ -68,11 +68,13 @@ def health_targets(hosts, hostvars, skip=None):
             if not (skip and hostvars[host].get(skip))]
 
 
-def models_by_key(hosts, hostvars, probe='host', fleet_health=None, evidence='genesis_evidence'):
+def models_by_key(hosts, hostvars, probe='host', fleet_health=None, evidence='genesis_evidence', live_check=False):
     """Per fingerprint of the keys the controller holds for the hosts: the key, the API server of the first
     host that uses it, and every model id (fine-tuned ids first, then baselines) its hosts are configured
     with: host_evidence results registered as evidence (probe host), or each host's health as
-    model_health's fleet probe saw it (probe controller). The API is asked once per key and id."""
+    model_health's fleet probe saw it (probe controller). The API is asked once per key and id.
+    chat_models: the ids to check with a real one-token chat, the runbook's fallback test: the key's
+    distinct baselines when live_check is true, else none (no token spent)."""
     out = {}
     for host in hosts:
         key = api_key(hostvars, host)
@@ -83,10 +85,14 @@ def models_by_key(hosts, hostvars, probe='host', fleet_health=None, evidence='ge
         else:
             agents, fields = _dict(_fleet_host(fleet_health, host).get('agents')), ('finetuned_model', 'baseline_model')
         group = out.setdefault(fingerprint(key), {'key': key, 'server_url': host_var(hostvars, host, 'mistral_server_url'),
-                                                  'models': []})
+                                                  'models': [], 'chat_models': []})
         for model in [_dict(agent).get(field) for field in fields for agent in agents.values()]:
             if model and model not in group['models']:
                 group['models'].append(model)
+        if live_check:
+            for model in [_dict(agent).get(fields[1]) for agent in agents.values()]:
+                if model and model not in group['chat_models']:
+                    group['chat_models'].append(model)
     return out
 
 

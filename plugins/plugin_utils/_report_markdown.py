@@ -9,7 +9,7 @@ Controller-only.
 
 from __future__ import annotations
 
-from ansible_collections.genesis.model_ops.plugins.plugin_utils._verdict_evidence import as_dict, number, short_number
+from ansible_collections.genesis.model_ops.plugins.plugin_utils._verdict_evidence import as_dict, number, quota_text, short_number
 from ansible_collections.genesis.model_ops.plugins.plugin_utils._verdict_report import DEFAULT_TARGET
 from ansible_collections.genesis.model_ops.plugins.plugin_utils._verdict_scenarios import VERDICTS
 
@@ -22,6 +22,23 @@ def _cell(value):
 
 def _percent(value):
     return '%s%%' % short_number(round(value * 100, 1)) if number(value) is not None else '-'
+
+
+def _time(value, today):
+    """An ISO time as HH:MM:SS on the report's day, else as it is."""
+    if isinstance(value, str) and today and value.startswith(today + 'T'):
+        return value[len(today) + 1:].rstrip('Z').split('.')[0]
+    return value
+
+
+def _line(line, today):
+    """'- host agent (12:01:02 to 12:05:40): detail'."""
+    when = ''
+    if line.get('since') and line.get('at'):
+        when = ' (%s to %s)' % (_time(line['since'], today), _time(line['at'], today))
+    elif line.get('at'):
+        when = ' (%s)' % _time(line['at'], today)
+    return '- %s%s%s: %s' % (line['host'], ' %s' % line['agent'] if line.get('agent') else '', when, line['detail'])
 
 
 def _worst_agent(agents):
@@ -42,6 +59,7 @@ def report_markdown(report):
     if not isinstance(report, dict) or report.get('verdict') not in VERDICTS:
         raise ValueError('report_markdown takes the report the verdict filter returns, got %s' % repr(report)[:200])
     out = ['# Model failure diagnosis: %s' % report['verdict'], '']
+    today = str(report.get('generated_at') or '')[:10]
     summary = as_dict(report.get('summary'))
     out.append('Generated %s in %ss for `%s`: %s hosts, %s healthy.' % (
         report.get('generated_at') or '-', short_number(report.get('duration_s')) if report.get('duration_s') is not None else '-',
@@ -66,8 +84,7 @@ def report_markdown(report):
             agents = item['agents'].get(host) or []
             out.append('- %s: %s' % (host, ', '.join(agents) if agents else 'the host as a whole'))
         out += ['', 'Evidence:', '']
-        for line in item['evidence']:
-            out.append('- %s%s: %s' % (line['host'], ' %s' % line['agent'] if line.get('agent') else '', line['detail']))
+        out.extend(_line(line, today) for line in item['evidence'])
         out += ['', 'Next:', '', '```bash', item['command'], '```', '']
 
     if report.get('supporting'):
@@ -78,22 +95,33 @@ def report_markdown(report):
             out.append('- **%s**%s: %s' % (item['code'], ' on %s' % where if where else '', item['detail']))
         out.append('')
 
+    if report.get('earlier'):
+        out += ['## Earlier in the window', '', 'Context only: these lines decided nothing.', '']
+        out.extend('%s (%s)' % (_line(line, today), line['why']) for line in report['earlier'])
+        out.append('')
+
     mistral = as_dict(report.get('mistral'))
     out += ['## Mistral', '']
     if mistral.get('keys'):
-        out += ['| key fingerprint | authenticated | status | error | rate limited |', '| --- | --- | --- | --- | --- |']
+        out += ['| key fingerprint | authenticated | status | error | rate limited | Retry-After | quota (what is left) | API calls | time |',
+                '| --- | --- | --- | --- | --- | --- | --- | --- | --- |']
         for fingerprint, key in mistral['keys'].items():
-            out.append('| %s | %s | %s | %s | %s |' % tuple(_cell(value) for value in (
-                fingerprint, key.get('authenticated'), key.get('status'), key.get('error_kind'), key.get('rate_limited'))))
+            out.append('| %s | %s | %s | %s | %s | %s | %s | %s | %s |' % tuple(_cell(value) for value in (
+                fingerprint, key.get('authenticated'), key.get('status'), key.get('error_kind'), key.get('rate_limited'),
+                '%s s' % short_number(key['retry_after']) if key.get('retry_after') is not None else None,
+                quota_text(as_dict(key.get('quota'))), key.get('api_calls'),
+                '%s s' % short_number(key['elapsed_s']) if key.get('elapsed_s') is not None else None)))
         out.append('')
     else:
         out += ['No key was checked.', '']
     if mistral.get('models'):
-        out += ['| model | exists | retired | replacement | status | note |', '| --- | --- | --- | --- | --- | --- |']
+        out += ['| model | checked by | exists | retired | replacement | status | quota (what is left) | note |',
+                '| --- | --- | --- | --- | --- | --- | --- | --- |']
         for model_id, entry in mistral['models'].items():
-            out.append('| %s | %s | %s | %s | %s | %s |' % tuple(_cell(value) for value in (
-                model_id, entry.get('exists'), entry.get('retired_on') if entry.get('retired') else entry.get('retired'),
-                entry.get('replacement'), entry.get('http_status'), entry.get('message'))))
+            out.append('| %s | %s | %s | %s | %s | %s | %s | %s |' % tuple(_cell(value) for value in (
+                model_id, entry.get('probe'), entry.get('exists'), entry.get('retired_on') if entry.get('retired') else entry.get('retired'),
+                entry.get('replacement'), entry.get('http_status'), quota_text(as_dict(entry.get('quota'))), entry.get('message'))))
         out.append('')
-    out.append('API calls: %s, tokens spent: %s.' % (report.get('api_calls', 0), report.get('tokens_spent', 0)))
+    out.append('API calls: %s (at most %s: one per key and distinct model id), tokens spent: %s.' % (
+        report.get('api_calls', 0), report.get('api_budget', '-'), report.get('tokens_spent', 0)))
     return '\n'.join(out) + '\n'

@@ -12,14 +12,16 @@ _report_markdown writes it for a person.
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 import shlex
 
 from ansible_collections.genesis.model_ops.plugins.module_utils._common import mask, mask_data
-from ansible_collections.genesis.model_ops.plugins.plugin_utils._verdict_evidence import STATUSES, HostEvidence, as_dict, number
+from ansible_collections.genesis.model_ops.plugins.plugin_utils._verdict_evidence import (
+    STATUSES, HostEvidence, as_dict, iso, number, quota, quota_text)
 from ansible_collections.genesis.model_ops.plugins.plugin_utils._verdict_scenarios import (
-    ORDER, SCENARIOS, find_complete_failure, find_credentials, find_model_unavailable, find_rate_limit, find_unknown)
+    ORDER, SCENARIOS, find_complete_failure, find_credentials, find_model_unavailable, find_rate_limit, find_unknown, key_limit)
 from ansible_collections.genesis.model_ops.plugins.plugin_utils._verdict_supporting import Supporting, host_supporting
 
 RUNBOOK = 'docs/model-failure-runbook.md'
@@ -106,8 +108,11 @@ def _host_report(host, scenarios):
             'fallback_rate': number(figures.get('fallback_rate')),
             'last_error': {'at': error.get('at'), 'status': error.get('status'), 'message': mask(str(error.get('message') or ''))}
             if isinstance(error, dict) else None,
+            # carried from report to report: the next diagnosis reads it as the agent's last healthy report
+            'last_ok_at': iso(host.last_ok.get(agent)),
         }
-    return {'status': host.status, 'reachable': host.reachable, 'scenarios': scenarios, 'agents': agents, 'findings': _findings(host)}
+    return {'status': host.status, 'reachable': host.reachable, 'started_at': iso(host.started_at), 'scenarios': scenarios,
+            'agents': agents, 'findings': _findings(host)}
 
 
 def _mistral_report(mistral):
@@ -115,10 +120,16 @@ def _mistral_report(mistral):
     for fingerprint in sorted(mistral):
         check = as_dict(mistral[fingerprint])
         key, limits = as_dict(check.get('key')), as_dict(check.get('rate_limit'))
+        limited, figures, _zero = key_limit(check)
         keys[fingerprint] = {'authenticated': key.get('authenticated'), 'status': key.get('status'), 'error_kind': key.get('error_kind'),
                              'message': mask(str(key['message'])) if key.get('message') else None,
-                             'rate_limited': bool(number(limits.get('limited'))) or key.get('error_kind') == 'rate_limited',
-                             'retry_after': number(limits.get('retry_after'))}
+                             'rate_limited': bool(number(limits.get('limited'))) or limited,
+                             'retry_after': number(limits.get('retry_after')),
+                             # what the API says of the key's quota: the key check's answer, else the last answer
+                             'quota': figures or quota(limits.get('headers')),
+                             'checked_at': check.get('checked_at'), 'elapsed_s': number(check.get('elapsed_s')),
+                             'api_calls': number(check.get('api_calls')), 'retry_wait_s': number(limits.get('waited')),
+                             'tokens_spent': number(check.get('tokens_spent'))}
         for model_id, entry in as_dict(check.get('models')).items():
             entry = as_dict(entry)
             # one line per id: the first key that got an answer about it
@@ -126,10 +137,40 @@ def _mistral_report(mistral):
                 continue
             models[model_id] = dict((name, entry.get(name)) for name in (
                 'exists', 'type', 'retired', 'retired_on', 'replacement', 'deprecated', 'deprecation', 'archived',
-                'http_status', 'error_kind'))
+                'http_status', 'error_kind', 'checked', 'probe'))
             models[model_id]['message'] = mask(str(entry['message'])) if entry.get('message') else None
+            models[model_id]['quota'] = quota(entry.get('headers'))
+            models[model_id]['retry_after'] = number(_float(as_dict(entry.get('headers')).get('retry-after')))
             models[model_id]['fingerprint'] = fingerprint
     return {'keys': keys, 'models': models}
+
+
+def _key_at_risk(fingerprint, check, hosts, found):
+    """The detail of key_rate_limited: what was rate limited on the key, and that every agent on it is at risk."""
+    limited, figures, zero = key_limit(check)
+    seen = []
+    if limited or zero:
+        seen.append('the key check answered 429' if limited else 'nothing left of %s' % ', '.join(zero))
+    models = sorted(model_id for model_id, entry in as_dict(as_dict(check).get('models')).items()
+                    if as_dict(entry).get('checked') is not False and as_dict(entry).get('error_kind') == 'rate_limited')
+    if models:
+        seen.append('429 for %s' % ', '.join(models))
+    agents = sorted(set(agent for host in hosts for agent in found.get(host, {}).get('agents', ())))
+    if agents:
+        seen.append('429s on the hosts for %s' % ', '.join(agents))
+    detail = 'key fingerprint %s rate limited (%s): every agent on this key is at risk' % (fingerprint, '; '.join(seen))
+    figures = figures or quota(as_dict(as_dict(check).get('rate_limit')).get('headers'))
+    return detail + ('; quota: %s' % quota_text(figures) if figures else '')
+
+
+def _previous(value):
+    """An earlier report (a dict, or its JSON text), for the agents' last healthy reports; None when unusable."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, dict) else None
 
 
 def _validate(evidence):
@@ -162,9 +203,11 @@ def diagnose(evidence):
     found = dict((scenario, {}) for scenario in ORDER)
     supporting = Supporting()
     views = {}
+    earlier = []
+    previous = _previous(evidence.get('previous'))
     for name in all_hosts:
         data = evidence['hosts'][name]
-        host = views[name] = HostEvidence(name, data, mistral, thresholds)
+        host = views[name] = HostEvidence(name, data, mistral, thresholds, now=settings.get('generated_at'), previous=previous)
         credentials = find_credentials(host)
         held = {'credentials': credentials, 'complete_failure': find_complete_failure(host, credentials),
                 'model_unavailable': find_model_unavailable(host, supporting), 'rate_limit': find_rate_limit(host)}
@@ -179,6 +222,16 @@ def diagnose(evidence):
         if unknown:
             found['unknown'][name] = {'agents': unknown[0], 'evidence': unknown[1]}
         host_supporting(host, supporting)
+        earlier.extend(host.earlier([line for scenario in ORDER for line in found[scenario].get(name, {}).get('evidence', ())]))
+
+    for fingerprint in sorted(mistral):
+        on_key = [name for name in all_hosts if views[name].key_fingerprint == fingerprint]
+        limited = [name for name in on_key if name in found['rate_limit']]
+        if limited:
+            supporting.add('key_rate_limited', detail=_key_at_risk(fingerprint, mistral[fingerprint], limited, found['rate_limit']),
+                           subject=fingerprint)
+            for name in on_key:
+                supporting.add('key_rate_limited', name, subject=fingerprint)
 
     for fingerprint in sorted(mistral):
         check = as_dict(mistral[fingerprint])
@@ -221,7 +274,10 @@ def diagnose(evidence):
         'supporting': supporting.result(),
         'hosts': host_reports,
         'mistral': _mistral_report(mistral),
+        'earlier': earlier,
         'api_calls': sum(number(check.get('api_calls')) or 0 for check in checks),
+        # the most a diagnosis may call: once per key, once per distinct model id of that key
+        'api_budget': sum(1 + len(as_dict(check.get('models'))) for check in checks if isinstance(check.get('key'), dict)),
         'tokens_spent': sum(number(check.get('tokens_spent')) or 0 for check in checks),
         'generated_at': settings.get('generated_at'),
         'duration_s': _float(settings.get('duration_s')),

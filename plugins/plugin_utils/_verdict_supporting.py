@@ -12,7 +12,7 @@ from __future__ import annotations
 from ansible_collections.genesis.model_ops.plugins.module_utils._common import mask
 from ansible_collections.genesis.model_ops.plugins.plugin_utils._verdict_evidence import as_dict, is_gone, last_error_text, model_text
 
-SUPPORTING = ('key_mismatch', 'key_missing', 'fallback_not_viable', 'model_unavailable_mitigated', 'model_archived',
+SUPPORTING = ('key_rate_limited', 'key_mismatch', 'key_missing', 'fallback_not_viable', 'model_unavailable_mitigated', 'model_archived',
               'model_deprecated', 'recent_config_change', 'service_restarted', 'mistral_check_failed', 'prometheus_unavailable')
 
 

@@ -7,7 +7,9 @@ Each lab fault is injected alone, shown on the hosts' own /health first, then di
 per host (the default, one module run on each host over SSH) and from the controller under
 --check (no task on the hosts). Both must give the same verdict, hosts and agents; every JSON
 report must validate against docs/diagnosis-report.schema.json; the lab's API key must show in
-no output and no report file.
+no output and no report file; the API calls the report counts must be those the simulator logged
+from the controller, within the budget of one per key and distinct model id; every evidence line
+must say when it was seen.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 
 import jsonschema
 import pytest
@@ -32,6 +35,13 @@ def fleet_key(lab):
     key = lab.hosts[0].env_file.read_text(encoding="utf-8").split("=", 1)[1].strip()
     assert len(key) == 32
     return key
+
+
+def controller_calls(lab):
+    """The /v1 calls the simulator has answered so far from the controller's address (the hosts call from theirs)."""
+    log = lab.fleet.state / "mistral.log"
+    fields = [line.split() for line in log.read_text(encoding="utf-8").splitlines()] if log.exists() else []
+    return sum(1 for parts in fields if len(parts) > 3 and parts[1] == "127.0.0.1" and parts[3].startswith("/v1/"))
 
 
 def shows(lab, expected, every_agent=False):
@@ -57,9 +67,15 @@ def diagnose(lab, play, tmp_path):
     key = fleet_key(lab)
     runs = []
 
-    def go(probe="host", check=False, extravars=None, expect_rc=0, limit=None):
+    def go(probe="host", check=False, extravars=None, expect_rc=0, limit=None, previous=None, calls_logged=True):
+        """previous: an earlier run's report folder, whose latest report this run reads; calls_logged: false when a
+        hung call is logged only once the test releases it."""
         report_dir = tmp_path / ("reports-%d" % len(runs))
+        if previous:
+            report_dir.mkdir()
+            shutil.copy(previous / "diagnosis-latest.json", report_dir)
         extra = dict({"model_ops_probe": probe, "model_ops_report_dir": str(report_dir)}, **(extravars or {}))
+        calls_before = controller_calls(lab)
         result = play(PLAYBOOK, extravars=extra, check=check, limit=limit)
         runs.append(result)
         assert result.rc == expect_rc, result.stdout
@@ -81,7 +97,16 @@ def diagnose(lab, play, tmp_path):
         texts += [open(path, encoding="utf-8").read() for path in glob.glob(str(report_dir / "*"))]
         for text in texts:
             assert key not in text and key[:10] not in text
-        assert report["tokens_spent"] == 0
+        # No token spent unless the runbook's fallback test is asked for.
+        assert (report["tokens_spent"] > 0) is bool(extra.get("model_ops_live_check")), report["tokens_spent"]
+        # The Mistral API: what the report counts is what the simulator answered, within the budget.
+        assert report["api_calls"] <= report["api_budget"]
+        if calls_logged:
+            assert controller_calls(lab) - calls_before == report["api_calls"]
+        # Every evidence line says when it was seen.
+        for line in [line for item in report["scenarios"] for line in item["evidence"]] + report["earlier"]:
+            assert line["at"], line
+        result.report_dir = report_dir  # for a later run's previous=
         assert sorted(report["hosts"]) == (limit.split(",") if limit else [h.name for h in lab.hosts])
         # The summary a person reads at the end of the run says the same as the report.
         assert "verdict: %s" % report["verdict"] in result.stdout

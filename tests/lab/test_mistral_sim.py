@@ -205,6 +205,19 @@ def test_chat_answer_has_the_api_shape_and_rate_headers(sdk, seen):
     assert int(seen[-1].headers["x-ratelimit-remaining-req-minute"]) == int(first["x-ratelimit-remaining-req-minute"]) - 1
 
 
+def test_every_answered_call_counts_against_the_key_and_says_what_is_left(sdk, seen):
+    client = sdk()
+    client.models.list()
+    listed = seen[-1].headers
+    assert all(int(listed[name]) > 0 for name in RATE_HEADERS) and "x-ratelimit-tokens-query-cost" not in listed
+    client.models.retrieve(model_id=FT)
+    retrieved = seen[-1].headers
+    assert int(retrieved["x-ratelimit-remaining-req-minute"]) == int(listed["x-ratelimit-remaining-req-minute"]) - 1
+    assert retrieved["x-ratelimit-remaining-tokens-minute"] == listed["x-ratelimit-remaining-tokens-minute"]  # no tokens spent
+    api_error(chat, client, "no-such-model")
+    assert int(seen[-1].headers["x-ratelimit-remaining-req-minute"]) == int(retrieved["x-ratelimit-remaining-req-minute"]) - 1
+
+
 def test_chat_honours_max_tokens(sdk):
     answer = chat(sdk(), max_tokens=3)
     assert answer.usage.completion_tokens == 3 and len(answer.choices[0].message.content.split()) == 3
@@ -250,6 +263,21 @@ def test_rate_limit_answers_429_with_retry_after(sim, sdk):
     assert err.headers["x-ratelimit-remaining-req-minute"] == err.headers["x-ratelimit-remaining-tokens-minute"] == "0"
     assert chat(client, BASE).model == BASE
     assert client.models.retrieve(model_id=FT).id == FT
+
+
+def test_rate_limit_of_the_key_answers_429_to_every_call(sim, sim_keys, sdk):
+    stored = add_fault(sim, name="rate_limit", quota="key", retry_after=3)
+    assert (stored["quota"], stored["models"]) == ("key", None)
+    client = sdk()
+    for call in (client.models.list, lambda: client.models.retrieve(model_id=BASE), lambda: chat(client, BASE)):
+        err = api_error(call)
+        assert err.status_code == 429 and err.headers["retry-after"] == "3"
+        assert err.headers["x-ratelimit-remaining-req-minute"] == "0"
+    # the quota is the fleet key's and the spare key's alike unless keys scope it
+    assert api_error(sdk(key=sim_keys["spare"]).models.list).status_code == 429
+    assert lab(sim, "POST", "/_lab/faults", {"name": "rate_limit", "quota": "key", "models": [FT]}).status_code == 400
+    assert "quota" in lab(sim, "POST", "/_lab/faults", {"name": "slow", "quota": "key"}).json()["message"]
+    assert "models, key" in lab(sim, "POST", "/_lab/faults", {"name": "rate_limit", "quota": "month"}).json()["message"]
 
 
 def test_rate_limit_ratio_is_roughly_honoured(sim, sdk):

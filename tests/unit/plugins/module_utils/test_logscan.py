@@ -64,6 +64,14 @@ def test_categories_as_the_runbook_greps(logdir):
     assert result['by_agent']['legal_agent'] == {'lines': 2, 'errors': 2, 'rate_limit': 0, 'auth': 0,
                                                  'model_not_found': 2, 'server_error': 0}
     assert result['by_agent']['content_agent']['auth'] == 0
+    # how old each agent's lines of each kind are
+    assert result['by_agent_seen']['legal_agent'] == {
+        'errors': {'first': '2025-10-31T12:04:00.000Z', 'last': '2025-10-31T12:05:00.000Z'},
+        'model_not_found': {'first': '2025-10-31T12:04:00.000Z', 'last': '2025-10-31T12:05:00.000Z'}}
+    assert result['by_agent_seen']['qa_agent'] == {
+        'errors': {'first': '2025-10-31T12:01:00.123Z', 'last': '2025-10-31T12:01:00.123Z'},
+        'rate_limit': {'first': '2025-10-31T12:01:00.123Z', 'last': '2025-10-31T12:01:00.123Z'}}
+    assert result['by_agent_seen']['content_agent'] == {}
     assert result['first_seen']['errors'] == '2025-10-31T12:01:00.123Z'
     assert result['last_seen']['errors'] == '2025-10-31T12:06:00.000Z'
     assert result['first_seen']['auth'] == result['last_seen']['auth'] == '2025-10-31T12:03:00.000Z'

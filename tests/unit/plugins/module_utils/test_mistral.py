@@ -1,11 +1,12 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests for _mistral: classification, dedupe, the retry loop, and the real SDK against a stub server."""
+"""Unit tests for _mistral: classification, dedupe, the call budget and the retry loop, and the real SDK against a stub server."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,8 +36,8 @@ def test_retry_after_as_http_date():
 
 
 def _params(**overrides):
-    params = dict(api_key=KEY, server_url='https://api.mistral.ai', timeout=10.0, models=[], probe='retrieve',
-                  retries=2, max_retry_wait=30.0, retired_models=m.DEFAULT_RETIRED_MODELS)
+    params = dict(api_key=KEY, server_url='https://api.mistral.ai', timeout=10.0, models=[], chat_models=[], probe='retrieve',
+                  concurrency=8, retries=0, max_retry_wait=30.0, retired_models=m.DEFAULT_RETIRED_MODELS)
     params.update(overrides)
     return params
 
@@ -54,6 +55,8 @@ def test_validate_accepts_defaults():
     (dict(max_retry_wait=-1.0), ['max_retry_wait=-1.0']),
     (dict(models=['ok', '']), ['models', "''"]),
     (dict(models=[' padded']), ['models', "' padded'"]),
+    (dict(chat_models=['']), ['chat_models', "''"]),
+    (dict(concurrency=0), ['concurrency=0']),
     (dict(retired_models={'x': 'soon'}), ['retired_models[x]', 'retired_on']),
     (dict(retired_models={'x': {'replacement': 'y'}}), ['retired_models[x]', 'retired_on']),
     (dict(retired_models={'x': {'retired_on': '2025-01-01', 'when': 1}}), ['retired_models[x]']),
@@ -198,14 +201,14 @@ def limited(after='3'):
 def test_call_turns_sdk_retries_off_and_always_passes_timeout_ms():
     checker, _sleeps = _checker()
     method = Script('ok')
-    assert checker.call(method, model_id='x') == ('ok', None)
+    assert checker.call(method, model_id='x') == ('ok', None, {'x-ratelimit-remaining-req-minute': '41'})
     assert method.kwargs == [dict(retries=None, timeout_ms=2500, model_id='x')]
 
 
 def test_call_honours_retry_after_then_succeeds():
     checker, sleeps = _checker()
     method = Script(limited('3'), limited('4'), 'ok')
-    assert checker.call(method) == ('ok', None)
+    assert checker.call(method)[:2] == ('ok', None)
     assert sleeps == [3.0, 4.0] and checker.waited == 7.0 and len(method.kwargs) == 3
     # The exhausted quota of the 429s stays reported after the success.
     assert checker.limited == 2 and checker.ratelimit_headers == {'x-ratelimit-remaining-req-minute': '0'}
@@ -214,20 +217,21 @@ def test_call_honours_retry_after_then_succeeds():
 
 def test_call_stops_after_its_retries():
     checker, sleeps = _checker(retries=1)
-    result, failure = checker.call(Script(limited('1'), limited('1'), 'never'))
+    result, failure, quota = checker.call(Script(limited('1'), limited('1'), 'never'))
+    assert quota == {'retry-after': '1', 'x-ratelimit-remaining-req-minute': '0'}
     assert result is None and failure.kind == 'rate_limited' and sleeps == [1.0]
 
 
 def test_call_backs_off_without_retry_after():
     checker, sleeps = _checker(retries=3)
-    _result, failure = checker.call(Script(MistralError(503), MistralError(502), MistralError(500), MistralError(504)))
+    _result, failure, _quota = checker.call(Script(MistralError(503), MistralError(502), MistralError(500), MistralError(504)))
     assert failure.kind == 'server_error' and sleeps == [1.0, 2.0, 4.0]
 
 
 def test_call_never_starts_a_wait_beyond_the_budget():
     checker, sleeps = _checker(retries=5, max_retry_wait=5.0)
     method = Script(limited('3'), limited('3'), 'never')
-    _result, failure = checker.call(method)
+    _result, failure, _quota = checker.call(method)
     assert failure.kind == 'rate_limited' and sleeps == [3.0] and len(method.kwargs) == 2
     # The budget is for the whole run: the next call has 2 s left, not enough for 3.
     method = Script(limited('3'), 'never')
@@ -235,11 +239,20 @@ def test_call_never_starts_a_wait_beyond_the_budget():
     assert sleeps == [3.0] and len(method.kwargs) == 1
 
 
+def test_by_default_a_429_or_a_5xx_is_the_answer_not_retried():
+    checker, sleeps = _checker(retries=0)
+    for exc in (limited('1'), MistralError(503)):
+        method = Script(exc, 'never')
+        _result, failure, _quota = checker.call(method)
+        assert failure.status in (429, 503) and sleeps == [] and len(method.kwargs) == 1
+    assert checker.waited == 0.0
+
+
 @pytest.mark.parametrize('exc', [MistralError(404, INVALID), MistralError(401), ReadTimeout('t'), ConnectError('c')])
 def test_call_does_not_retry_what_a_retry_cannot_fix(exc):
     checker, sleeps = _checker()
     method = Script(exc, 'never')
-    _result, failure = checker.call(method)
+    _result, failure, _quota = checker.call(method)
     assert failure is not None and sleeps == [] and len(method.kwargs) == 1
 
 
@@ -330,7 +343,8 @@ def test_run_checks_each_distinct_model_once(stub):
     assert [path for _m, path, _a in stub.requests][0] == '/v1/models'
     assert list(result['models']) == ['ft:ministral-8b-2512:o:1:a', 'ministral-8b-2512', 'old-model', 'ft:x:o:1:arch']
     assert result['tokens_spent'] == 0
-    assert result['key'] == dict(authenticated=True, status=200, error_kind=None, message=None, fingerprint=m.fingerprint(KEY))
+    assert result['key'] == dict(authenticated=True, status=200, error_kind=None, message=None, fingerprint=m.fingerprint(KEY),
+                                 headers={})
     ft, base, old, arch = list(result['models'].values())
     assert (ft['exists'], ft['type'], ft['archived'], ft['deprecated']) == (True, 'fine-tuned', False, False)
     assert (base['type'], base['archived']) == ('base', False)
@@ -364,13 +378,14 @@ def test_run_chat_probe_counts_tokens_and_reads_deprecation_header(stub):
     assert (old['deprecated'], old['deprecation']) == (True, '2027-01-31')
     assert (gone['error_kind'], gone['retired'], gone['replacement']) == ('invalid_model', True, 'mistral-small-latest')
     assert result['rate_limit']['headers'] == {'x-ratelimit-remaining-tokens-minute': '999'}
+    assert ok['headers'] == {'x-ratelimit-remaining-tokens-minute': '999'} and ok['probe'] == 'chat'
 
 
 @pytestmark_sdk
-def test_run_retries_a_429_after_retry_after(stub):
+def test_run_retries_a_429_after_retry_after_when_asked(stub):
     stub.script['/v1/models/ministral-8b-2512'] = [(429, json.loads(LIMITED), {'Retry-After': '0', 'x-ratelimit-remaining-req-minute': '0'})]
     sleeps = []
-    result = m.run(_params(server_url=stub.url, models=['ministral-8b-2512']), sleep=sleeps.append)
+    result = m.run(_params(server_url=stub.url, models=['ministral-8b-2512'], retries=2), sleep=sleeps.append)
     assert result['models']['ministral-8b-2512']['exists'] is True
     assert result['api_calls'] == 3 == len(stub.requests) and sleeps == [0.0]
     assert result['rate_limit'] == dict(headers={'x-ratelimit-remaining-req-minute': '0'}, retry_after=0.0, limited=1, waited=0.0)
@@ -425,3 +440,84 @@ def test_run_times_out():
         listener.close()
     assert result['key']['error_kind'] == 'timeout' and result['api_calls'] == 1
     assert result['models']['a']['checked'] is False
+
+
+# --- the budget: one call per key and distinct model, whatever the API answers ------------------
+
+LIMIT_HEADERS = {'Retry-After': '5', 'x-ratelimit-limit-req-minute': '60', 'x-ratelimit-remaining-req-minute': '0'}
+
+
+@pytestmark_sdk
+@pytest.mark.parametrize('status, body, headers, why', [
+    (429, json.loads(LIMITED), LIMIT_HEADERS, 'not checked (API rate limited: HTTP 429)'),
+    (503, {'message': 'Service Unavailable'}, {}, 'not checked (API unavailable: HTTP 503)'),
+    (500, {'message': 'Internal Server Error'}, {}, 'not checked (API unavailable: HTTP 500)'),
+])
+def test_a_key_check_at_its_limit_or_failing_is_the_only_call(stub, status, body, headers, why):
+    stub.script['/v1/models'] = [(status, body, headers)] * 3
+    sleeps = []
+    result = m.run(_params(server_url=stub.url, models=['a', 'b', 'c']), sleep=sleeps.append)
+    assert result['api_calls'] == 1 == len(stub.requests) and sleeps == [] and result['rate_limit']['waited'] == 0.0
+    assert (result['key']['status'], result['key']['authenticated']) == (status, None)
+    assert result['key']['headers'] == dict((name.lower(), value) for name, value in headers.items())
+    assert [(e['checked'], e['message']) for e in result['models'].values()] == [(False, why)] * 3
+    assert [f['code'] for f in result['findings']] == ['rate_limited' if status == 429 else 'api_error']
+    if status == 429:
+        assert result['rate_limit'] == dict(headers={'x-ratelimit-limit-req-minute': '60', 'x-ratelimit-remaining-req-minute': '0'},
+                                            retry_after=5.0, limited=1, waited=0.0)
+
+
+@pytestmark_sdk
+def test_a_model_at_its_limit_is_asked_once_and_keeps_its_headers(stub):
+    stub.script['/v1/models/ft:a:o:1:x'] = [(429, json.loads(LIMITED), LIMIT_HEADERS)] * 3
+    result = m.run(_params(server_url=stub.url, models=['ft:a:o:1:x', 'ministral-8b-2512']))
+    assert result['api_calls'] == 3 == len(stub.requests)
+    limited_entry = result['models']['ft:a:o:1:x']
+    assert (limited_entry['checked'], limited_entry['exists'], limited_entry['error_kind']) == (True, None, 'rate_limited')
+    assert limited_entry['headers'] == {'retry-after': '5', 'x-ratelimit-limit-req-minute': '60', 'x-ratelimit-remaining-req-minute': '0'}
+    assert result['models']['ministral-8b-2512']['exists'] is True
+
+
+@pytestmark_sdk
+def test_chat_models_are_chatted_the_others_retrieved(stub):
+    result = m.run(_params(server_url=stub.url, models=['ft:m:o:1:a', 'ministral-8b-2512'], chat_models=['ministral-8b-2512', 'old-model']))
+    assert result['api_calls'] == 4 and result['tokens_spent'] == 10
+    assert sorted((method, path) for method, path, _a in stub.requests[1:]) == [
+        ('GET', '/v1/models/ft:m:o:1:a'), ('POST', '/v1/chat/completions'), ('POST', '/v1/chat/completions')]
+    assert [(model_id, e['probe']) for model_id, e in result['models'].items()] == [
+        ('ft:m:o:1:a', 'retrieve'), ('ministral-8b-2512', 'chat'), ('old-model', 'chat')]
+    assert result['summary']['requested'] == 4 and result['summary']['distinct'] == 3
+
+
+class SlowAPI(StubAPI):
+    """Every model answer takes a while; counts the requests in flight at once."""
+
+    def do_GET(self):  # pylint: disable=invalid-name
+        if self.path.startswith('/v1/models/'):
+            with self.server.lock:
+                self.server.inflight += 1
+                self.server.most = max(self.server.most, self.server.inflight)
+            time.sleep(0.3)
+            with self.server.lock:
+                self.server.inflight -= 1
+        StubAPI.do_GET(self)
+
+
+@pytestmark_sdk
+@pytest.mark.parametrize('concurrency', [1, 3])
+def test_model_checks_run_side_by_side_up_to_the_concurrency(concurrency):
+    server = ThreadingHTTPServer(('127.0.0.1', 0), SlowAPI)
+    server.daemon_threads = True
+    server.requests, server.script, server.missing = [], {}, set()
+    server.lock, server.inflight, server.most = threading.Lock(), 0, 0
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        models = ['m%d' % index for index in range(6)]
+        result = m.run(_params(server_url='http://127.0.0.1:%d' % server.server_address[1], models=models, concurrency=concurrency))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result['api_calls'] == 7 and all(e['exists'] for e in result['models'].values())
+    assert list(result['models']) == models  # the result keeps the order given
+    assert server.most == concurrency
+    assert result['elapsed_s'] >= 0.3 * 6 / concurrency and result['checked_at'].endswith('Z')

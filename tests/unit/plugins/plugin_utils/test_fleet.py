@@ -60,10 +60,19 @@ def test_a_hosts_key_is_its_own_else_the_controllers(hostvars, monkeypatch):
 def test_models_by_key_asks_once_per_key_for_every_id_of_its_hosts(hostvars, monkeypatch):
     monkeypatch.setenv('MISTRAL_API_KEY', KEY_A)  # h2 has none of its own: the controller's, the same as h1's
     keys = _fleet.models_by_key(['h1', 'h2', 'h3'], hostvars)
-    assert keys == {FP_A: {'key': KEY_A, 'server_url': 'http://sim:8600', 'models': ['ft:1', 'ft:2', 'base', 'ft:3', 'base2']},
-                    FP_B: {'key': KEY_B, 'server_url': 'https://api.mistral.ai', 'models': []}}
+    assert keys == {FP_A: {'key': KEY_A, 'server_url': 'http://sim:8600', 'models': ['ft:1', 'ft:2', 'base', 'ft:3', 'base2'],
+                           'chat_models': []},
+                    FP_B: {'key': KEY_B, 'server_url': 'https://api.mistral.ai', 'models': [], 'chat_models': []}}
     monkeypatch.delenv('MISTRAL_API_KEY')
     assert list(_fleet.models_by_key(['h2'], hostvars)) == []  # no key, nothing to ask
+
+
+def test_the_live_check_chats_once_with_each_distinct_baseline_of_a_key(hostvars, monkeypatch):
+    monkeypatch.setenv('MISTRAL_API_KEY', KEY_A)
+    keys = _fleet.models_by_key(['h1', 'h2', 'h3'], hostvars, live_check=True)
+    assert (keys[FP_A]['chat_models'], keys[FP_B]['chat_models']) == (['base', 'base2'], [])
+    fleet = {'hosts': {'h1': {'agents': {'qa': {'finetuned_model': 'ft:9', 'baseline_model': 'b9'}}}}}
+    assert _fleet.models_by_key(['h1'], hostvars, 'controller', fleet, live_check=True)[FP_A]['chat_models'] == ['b9']
 
 
 def test_models_by_key_from_the_controllers_fleet_probe(hostvars):

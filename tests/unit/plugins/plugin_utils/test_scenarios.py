@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 
+import pytest
 import yaml
 
 from ansible_collections.genesis.model_ops.plugins.plugin_utils import _verdict_scenarios as _verdict
@@ -59,16 +60,23 @@ def test_awx_offers_them_by_their_runbook_number():
     assert load('extensions', 'awx', 'job_templates.yml')[0]['vars']['awx_known_scenarios'] == list(RUNBOOK)
 
 
-def test_the_rulebook_remediates_those_that_run_unattended_and_hands_the_others_to_a_person():
-    rules = load('extensions', 'eda', 'rulebooks', 'genesis-model-ops.yml')[0]['rules']
+@pytest.mark.parametrize('rulebook', ['genesis-model-ops.yml', 'genesis-model-ops-no-controller.yml'])
+def test_the_rulebook_remediates_those_that_run_unattended_and_hands_the_others_to_a_person(rulebook):
+    # through AWX (run_job_template: the remediate template; the approval workflow or diagnose for a person), or
+    # without a controller (run_playbook: genesis.model_ops.remediate, or genesis.model_ops.diagnose)
+    rules = load('extensions', 'eda', 'rulebooks', rulebook)[0]['rules']
     unattended, for_a_person = [], []
     for rule in rules:
         named = re.findall(r'"([a-z_]+)"', rule['condition'].split('scenario', 1)[-1]) if 'scenario' in rule['condition'] else []
-        playbook = rule['action'].get('run_playbook', {})
-        if playbook.get('name') == 'genesis.model_ops.remediate':
-            assert playbook['extra_vars']['model_ops_auto_approve'] == named, rule['name']
+        action = rule['action'].get('run_job_template') or rule['action'].get('run_playbook') or rule['action'].get('run_workflow_template')
+        if not action:
+            continue
+        extra_vars = action.get('job_args', action).get('extra_vars', {})
+        if action['name'].endswith(('remediate', 'genesis.model_ops.remediate')) and 'run_workflow_template' not in rule['action']:
+            assert extra_vars['model_ops_auto_approve'] == named, rule['name']
             unattended += named
-        elif playbook.get('name') == 'genesis.model_ops.diagnose':
+        else:
+            assert 'model_ops_auto_approve' not in extra_vars, rule['name']
             for_a_person += named
     assert sorted(unattended) == sorted(AUTO_APPROVE)
     assert sorted(for_a_person) == sorted(set(RUNBOOK) - set(AUTO_APPROVE)) + ['unknown']

@@ -200,7 +200,11 @@ def test_healthy_fleet():
     assert list(report['hosts']['genesis-001']['agents']) == AGENTS
     assert report['api_calls'] == 9 and report['tokens_spent'] == 0
     assert report['mistral']['keys'] == {FP: {'authenticated': True, 'status': 200, 'error_kind': None, 'message': None,
-                                              'rate_limited': False, 'retry_after': None}}
+                                              'rate_limited': False, 'retry_after': None,
+                                              'quota': {'req-minute': {'limit': None, 'remaining': 58}},
+                                              'checked_at': None, 'elapsed_s': None, 'api_calls': 9, 'retry_wait_s': 0.0,
+                                              'tokens_spent': 0}}
+    assert report['api_budget'] == 9 and report['earlier'] == []
 
 
 def test_old_errors_on_ok_agents_are_no_incident():
@@ -270,8 +274,8 @@ def test_a_host_ansible_cannot_reach():
     item = scenario(report, 'complete_failure')
     assert item['hosts'] == ['genesis-002'] and item['agents'] == {'genesis-002': []}
     assert details(item) == ['ansible: host unreachable']
-    assert report['hosts']['genesis-002'] == {'status': 'unreachable', 'reachable': False, 'scenarios': ['complete_failure'],
-                                              'agents': {}, 'findings': []}
+    assert report['hosts']['genesis-002'] == {'status': 'unreachable', 'reachable': False, 'started_at': None,
+                                              'scenarios': ['complete_failure'], 'agents': {}, 'findings': []}
     assert len(report['scenarios']) == 1  # no unknown on top of it
 
 
@@ -320,10 +324,14 @@ def test_older_log_lines_of_another_kind_do_not_add_a_scenario():
 
 
 def test_log_lines_count_as_they_are_without_health_figures():
-    # the service does not answer: its log is all there is to go by
-    hosts = {'genesis-001': host(unreachable(), logs(qa_agent={'errors': 40, 'auth': 40}))}
+    # the service answers, but with a payload the probe cannot read: its log is all there is to go by
+    unreadable = dict(health(), status='unknown', agents={}, findings=[
+        {'code': 'missing_field', 'severity': 'warning', 'agent': None, 'message': 'health payload of the service: field agents',
+         'evidence': {}}])
+    hosts = {'genesis-001': host(unreadable, logs(qa_agent={'errors': 40, 'rate_limit': 40}))}
     report = run(evidence(hosts))
-    assert 'credentials' in [item['scenario'] for item in report['scenarios']]
+    item = scenario(report, 'rate_limit')
+    assert item['agents'] == {'genesis-001': ['qa_agent']} and report['earlier'] == []
 
 
 def test_model_unavailable_under_a_retired_baseline():
@@ -386,14 +394,23 @@ def test_rate_limit_from_mistral_headers_and_a_log_window_in_lines():
     scan = logs(minutes=None, qa_agent={'rate_limit': 5})
     scan['window'] = {'lines': 1000, 'minutes': None, 'since': None}
     hosts = {'genesis-001': host(health(qa_agent=agent('qa_agent', fallbacks=20)), scan), 'genesis-002': host()}
-    report = run(evidence(hosts, mistral={FP: check(limited=2, headers=headers, retry_after=5.0)}))
+    limited = check(limited=1, headers=headers, retry_after=5.0, status=429, kind='rate_limited')
+    limited['key']['headers'] = dict(headers, **{'retry-after': '5'})
+    report = run(evidence(hosts, mistral={FP: limited}))
     item = scenario(report, 'rate_limit')
-    assert item['hosts'] == ['genesis-001', 'genesis-002']  # the key's limit is every host's that uses it
-    assert item['agents'] == {'genesis-001': AGENTS, 'genesis-002': AGENTS}
+    assert item['hosts'] == ['genesis-001', 'genesis-002']  # the key's limit is evidence for every host that uses it
+    # ... but not a claim that every agent fails: only qa_agent shows it
+    assert item['agents'] == {'genesis-001': ['qa_agent'], 'genesis-002': []}
     assert 'log: 5 rate-limit lines in the last 1000 lines of each file' in details(item)
-    assert ('mistral: 2 answer(s) 429 for key fingerprint %s; Retry-After 5s; x-ratelimit-remaining-req-minute 0; '
-            'x-ratelimit-remaining-tokens-minute 0' % FP) in details(item)
+    assert ('mistral: key fingerprint %s at its rate limit: the key check answered 429; Retry-After 5 s; '
+            'req-minute 0 of 60 left, tokens-minute 0 of ? left' % FP) in details(item)
     assert report['mistral']['keys'][FP]['rate_limited'] is True
+    assert report['mistral']['keys'][FP]['quota'] == {'req-minute': {'limit': 60, 'remaining': 0},
+                                                      'tokens-minute': {'limit': None, 'remaining': 0}}
+    at_risk = [entry for entry in report['supporting'] if entry['code'] == 'key_rate_limited']
+    assert len(at_risk) == 1 and at_risk[0]['hosts'] == ['genesis-001', 'genesis-002']
+    assert at_risk[0]['detail'].startswith('key fingerprint %s rate limited (the key check answered 429' % FP)
+    assert 'every agent on this key is at risk' in at_risk[0]['detail']
 
 
 def test_unknown_when_only_5xx_on_some_agents():
@@ -488,11 +505,12 @@ def test_recent_changes_ride_along():
     limited = agent('qa_agent', errors=10, last_error=error(429, 'Rate limit exceeded'))
     hosts = {'genesis-001': host(health(qa_agent=limited), recent_changes=changes), 'genesis-002': host(recent_changes=changes[1:2])}
     report = run(evidence(hosts))
-    assert codes(report) == ['recent_config_change', 'service_restarted', 'audited_change']
-    assert report['supporting'][0]['hosts'] == ['genesis-001']
-    assert report['supporting'][0]['detail'] == 'genesis-001 at 2025-10-31T11:58:00Z: path=/opt/genesis/infrastructure/config/production.yaml'
-    assert report['supporting'][1]['hosts'] == ['genesis-001', 'genesis-002']
-    assert report['supporting'][2]['detail'] == 'genesis-001 at 2025-10-31T11:59:30Z: module=rollout_set, new=5, old=100'
+    assert codes(report) == ['key_rate_limited', 'recent_config_change', 'service_restarted', 'audited_change']
+    assert report['supporting'][0]['hosts'] == ['genesis-001', 'genesis-002']  # both hold the key qa_agent is limited on
+    assert report['supporting'][1]['hosts'] == ['genesis-001']
+    assert report['supporting'][1]['detail'] == 'genesis-001 at 2025-10-31T11:58:00Z: path=/opt/genesis/infrastructure/config/production.yaml'
+    assert report['supporting'][2]['hosts'] == ['genesis-001', 'genesis-002']
+    assert report['supporting'][3]['detail'] == 'genesis-001 at 2025-10-31T11:59:30Z: module=rollout_set, new=5, old=100'
 
 
 def test_settings_given_as_text_and_a_failed_mistral_check():
@@ -648,10 +666,10 @@ def test_markdown_has_every_host_scenario_and_command():
     for item in report['scenarios']:
         assert '```bash\n%s\n```' % item['command'] in text
     assert text.index('## 1. complete_failure') < text.index('## 2. rate_limit')
-    assert '- genesis-003: health: cannot connect to http://127.0.0.4:8080/health: [Errno 111] Connection refused\n' in text
-    assert '- genesis-001 qa_agent: last_error 429 Rate limit exceeded at %s\n' % AT in text
-    assert '| %s | True | 200 | - | False |' % FP in text
-    assert 'API calls: 9, tokens spent: 0.' in text
+    assert '- genesis-003 (12:05:00): health: cannot connect to http://127.0.0.4:8080/health: [Errno 111] Connection refused\n' in text
+    assert '- genesis-001 qa_agent (12:03:00): last_error 429 Rate limit exceeded at %s\n' % AT in text
+    assert '| %s | True | 200 | - | False | - | req-minute 58 of ? left | 9 | - |' % FP in text
+    assert 'API calls: 9 (at most 9: one per key and distinct model id), tokens spent: 0.' in text
 
 
 def test_markdown_of_a_healthy_fleet():
@@ -675,3 +693,189 @@ def test_markdown_refuses_what_is_not_a_report():
 def test_every_scenario_name_is_in_the_schema():
     assert SCHEMA['$defs']['scenario_name']['enum'] == list(ORDER)
     assert SCHEMA['properties']['verdict']['enum'] == list(ORDER) + ['healthy']
+
+
+# -- evidence with an age: which may decide (the precedence rule) ----------------------------------------------
+
+STARTED = '2025-10-31T11:00:00Z'  # host()'s service start
+
+
+def aged(scan, **seen):
+    """A log_scan result with by_agent_seen: seen={agent: {category: (first, last)}}."""
+    return dict(scan, by_agent_seen=dict((name, dict((category, {'first': first, 'last': last})
+                                                     for category, (first, last) in categories.items()))
+                                         for name, categories in seen.items()))
+
+
+def dead(scan):
+    """A host whose service was killed: no answer, its pid file naming a dead pid; its log as it was."""
+    data = host(unreachable(), scan)
+    data['service'] = {'pid_file': '/opt/genesis/run/genesis-orchestrator.pid', 'pid': 4242, 'running': False,
+                       'started_at': '2025-10-31T11:50:00Z', 'age_s': 900}
+    return data
+
+
+def earlier(report):
+    return [(line['host'], line['agent'], line['detail'], line['why']) for line in report['earlier']]
+
+
+def test_a_dead_service_is_a_complete_failure_whatever_its_old_logs_say():
+    # 401s logged until two minutes ago; the key the host holds authenticates now; then the service was killed
+    scan = aged(logs(qa_agent={'errors': 30, 'auth': 30}, legal_agent={'errors': 30, 'auth': 30}),
+                qa_agent={'auth': ('2025-10-31T11:55:00Z', '2025-10-31T12:03:00Z')},
+                legal_agent={'auth': ('2025-10-31T11:55:00Z', '2025-10-31T12:03:00Z')})
+    report = run(evidence({'genesis-001': host(), 'genesis-002': dead(scan)}))
+    assert [item['scenario'] for item in report['scenarios']] == ['complete_failure']
+    item = scenario(report, 'complete_failure')
+    assert item['hosts'] == ['genesis-002'] and item['command'] == 'ansible-playbook remediate_complete_failure.yml --limit genesis-002'
+    assert ('service: /opt/genesis/run/genesis-orchestrator.pid names pid 4242, which is not running (started at 2025-10-31T11:50:00Z)'
+            in details(item))
+    why = 'the service does not answer now: its lines are from before it stopped'
+    assert earlier(report) == [('genesis-002', 'qa_agent', 'log: 30 auth (401/403/unauthorized) lines in 15 min', why),
+                               ('genesis-002', 'legal_agent', 'log: 30 auth (401/403/unauthorized) lines in 15 min', why)]
+    assert (report['earlier'][0]['since'], report['earlier'][0]['at']) == ('2025-10-31T11:55:00Z', '2025-10-31T12:03:00Z')
+    text = report_markdown(report)
+    assert '## Earlier in the window' in text
+    assert '- genesis-002 qa_agent (11:55:00 to 12:03:00): log: 30 auth (401/403/unauthorized) lines in 15 min (%s)' % why in text
+
+
+def test_a_dead_service_whose_key_the_api_refuses_now_is_both():
+    scan = aged(logs(qa_agent={'errors': 30, 'auth': 30}), qa_agent={'auth': ('2025-10-31T11:55:00Z', '2025-10-31T12:03:00Z')})
+    report = run(evidence({'genesis-001': dead(scan)}, mistral={FP: check(authenticated=False, status=401, kind='auth')}))
+    assert [item['scenario'] for item in report['scenarios']] == ['credentials', 'complete_failure']
+    assert details(scenario(report, 'credentials')) == ['mistral: key fingerprint %s rejected (401)' % FP]
+
+
+def test_log_lines_from_before_the_service_started_decide_nothing():
+    # support_agent degraded now, with no last_error to say why; its 401s predate the service's current start
+    slow = agent('support_agent', fallbacks=30)
+    scan = aged(logs(support_agent={'errors': 20, 'auth': 20}), support_agent={'auth': ('2025-10-31T10:40:00Z', '2025-10-31T10:55:00Z')})
+    report = run(evidence({'genesis-001': host(health(support_agent=slow), scan)}))
+    assert [item['scenario'] for item in report['scenarios']] == ['unknown']
+    assert earlier(report) == [('genesis-001', 'support_agent', 'log: 20 auth (401/403/unauthorized) lines in 15 min',
+                                'before the service started at %s' % STARTED)]
+    # the same lines after the start decide
+    fresh = aged(logs(support_agent={'errors': 20, 'auth': 20}), support_agent={'auth': ('2025-10-31T11:40:00Z', '2025-10-31T11:55:00Z')})
+    report = run(evidence({'genesis-001': host(health(support_agent=slow), fresh)}, mistral={FP: check(authenticated=None, status=None)}))
+    assert scenario(report, 'credentials')['evidence'][0]['since'] == '2025-10-31T11:40:00Z'
+
+
+def test_log_lines_older_than_the_agents_last_healthy_report_decide_nothing():
+    slow = agent('support_agent', fallbacks=30)
+    scan = aged(logs(support_agent={'errors': 20, 'rate_limit': 20}),
+                support_agent={'rate_limit': ('2025-10-31T11:40:00Z', '2025-10-31T11:52:00Z')})
+    previous = {'generated_at': '2025-10-31T11:55:00Z', 'hosts': {'genesis-001': {'agents': {
+        'support_agent': {'status': 'ok', 'last_ok_at': '2025-10-31T11:55:00Z'}}}}}
+    report = run(dict(evidence({'genesis-001': host(health(support_agent=slow), scan)}), previous=previous))
+    assert [item['scenario'] for item in report['scenarios']] == ['unknown']
+    assert earlier(report) == [('genesis-001', 'support_agent', 'log: 20 rate-limit lines in 15 min',
+                                'before support_agent was last reported ok at 2025-10-31T11:55:00Z')]
+    # carried on for the next run: the agent is not ok now, so its last healthy report stays the earlier one
+    agents = report['hosts']['genesis-001']['agents']
+    assert agents['support_agent']['last_ok_at'] == '2025-10-31T11:55:00Z' and agents['qa_agent']['last_ok_at'] == '2025-10-31T12:05:00Z'
+    # without that earlier report (or with a damaged one) the lines are fresh: they decide
+    for unusable in (None, '{not json', ['a', 'list']):
+        report = run(dict(evidence({'genesis-001': host(health(support_agent=slow), scan)}), previous=unusable))
+        assert scenario(report, 'rate_limit')['agents'] == {'genesis-001': ['support_agent']}
+    # an earlier report given as its JSON text, as the playbook reads it
+    report = run(dict(evidence({'genesis-001': host(health(support_agent=slow), scan)}), previous=json.dumps(previous)))
+    assert [item['scenario'] for item in report['scenarios']] == ['unknown']
+
+
+def test_a_key_the_api_accepts_now_rules_out_credentials_from_the_logs():
+    slow = agent('qa_agent', fallbacks=30)
+    scan = aged(logs(qa_agent={'errors': 20, 'auth': 20}), qa_agent={'auth': ('2025-10-31T11:40:00Z', '2025-10-31T12:04:00Z')})
+    report = run(evidence({'genesis-001': host(health(qa_agent=slow), scan)}))
+    assert 'credentials' not in [item['scenario'] for item in report['scenarios']]
+    assert earlier(report) == [('genesis-001', 'qa_agent', 'log: 20 auth (401/403/unauthorized) lines in 15 min',
+                                'key fingerprint %s is accepted by the API now' % FP)]
+    # a key the controller does not hold (another fingerprint on the host) was not checked: the logs decide
+    report = run(evidence({'genesis-001': host(health(qa_agent=slow), scan, fingerprint=SPARE_FP)}))
+    assert scenario(report, 'credentials')['agents'] == {'genesis-001': AGENTS}
+
+
+def test_an_agents_live_401_is_credentials_even_when_the_key_checks_out():
+    # the host's own calls are refused now (its service may hold another key than its env file)
+    refused = agent('qa_agent', errors=120, last_error=error(401, 'Unauthorized'))
+    report = run(evidence({'genesis-001': host(health(qa_agent=refused))}))
+    assert report['verdict'] == 'credentials'
+    assert scenario(report, 'credentials')['evidence'][0]['at'] == AT
+
+
+def test_a_failing_agents_lines_of_another_kind_are_context():
+    limited = agent('qa_agent', errors=20, last_error=error(429, 'Rate limit exceeded'))
+    scan = aged(logs(qa_agent={'errors': 40, 'auth': 20, 'rate_limit': 20}),
+                qa_agent={'auth': ('2025-10-31T11:40:00Z', '2025-10-31T11:45:00Z'), 'rate_limit': ('2025-10-31T12:01:00Z', '2025-10-31T12:04:00Z')})
+    report = run(evidence({'genesis-001': host(health(qa_agent=limited), scan)}))
+    assert [item['scenario'] for item in report['scenarios']] == ['rate_limit']
+    assert earlier(report) == [('genesis-001', 'qa_agent', 'log: 20 auth (401/403/unauthorized) lines in 15 min',
+                                "qa_agent's last error now is last_error 429 Rate limit exceeded at %s" % AT)]
+
+
+def test_an_ok_agents_lines_are_context():
+    scan = aged(logs(legal_agent={'errors': 2, 'rate_limit': 2}), legal_agent={'rate_limit': ('2025-10-31T12:01:00Z', '2025-10-31T12:02:00Z')})
+    report = run(evidence({'genesis-001': host(logs_result=scan)}))
+    assert report['verdict'] == 'healthy'
+    assert earlier(report) == [('genesis-001', 'legal_agent', 'log: 2 rate-limit lines in 15 min', 'legal_agent is ok now')]
+
+
+def test_every_evidence_line_has_its_time():
+    limited = agent('qa_agent', errors=20, last_error=error(429, 'Rate limit exceeded'))
+    scan = aged(logs(qa_agent={'errors': 20, 'rate_limit': 20}), qa_agent={'rate_limit': ('2025-10-31T12:01:00Z', '2025-10-31T12:04:00Z')})
+    mistral = check(models={MODELS['qa_agent'][0]: model_entry(MODELS['qa_agent'][0], exists=None, status=429, kind='rate_limited')})
+    mistral['checked_at'] = '2025-10-31T12:04:58Z'
+    report = run(evidence({'genesis-001': host(health(qa_agent=limited), scan)}, mistral={FP: mistral}))
+    times = [(line['source'], line['since'], line['at']) for line in scenario(report, 'rate_limit')['evidence']]
+    assert times == [('health', None, AT), ('log', '2025-10-31T12:01:00Z', '2025-10-31T12:04:00Z'),
+                     ('mistral', None, '2025-10-31T12:04:58Z')]
+
+
+# -- precise agents: those with evidence of the scenario on that host -------------------------------------------
+
+
+def test_a_limit_on_two_models_names_only_their_agents_and_the_key_at_risk():
+    # the quota of qa_agent's and support_agent's fine-tuned models is used up: the controller's check of them
+    # answered 429; every host falls back on those two agents only
+    qa_ft, support_ft = MODELS['qa_agent'][0], MODELS['support_agent'][0]
+    headers = {'retry-after': '5', 'x-ratelimit-limit-tokens-minute': '5000000', 'x-ratelimit-remaining-tokens-minute': '0'}
+    entries = dict((model_id, dict(model_entry(model_id, exists=None, status=429, kind='rate_limited'), headers=headers))
+                   for model_id in (qa_ft, support_ft))
+    falling_back = dict((name, agent(name, fallbacks=40, last_error=error(429, 'Rate limit exceeded'))) for name in ('qa_agent', 'support_agent'))
+    hosts = dict((name, host(health(**falling_back))) for name in HOSTS)
+    report = run(evidence(hosts, mistral={FP: check(models=entries, limited=2)}))
+    assert report['verdict'] == 'rate_limit'
+    item = scenario(report, 'rate_limit')
+    assert item['hosts'] == HOSTS and item['agents'] == dict.fromkeys(HOSTS, ['qa_agent', 'support_agent'])
+    assert item['command'] == 'ansible-playbook remediate_rate_limit.yml'
+    assert ('mistral: %s answered 429 for key fingerprint %s; Retry-After 5 s; tokens-minute 0 of 5000000 left' % (qa_ft, FP)
+            in details(item))
+    at_risk = [entry for entry in report['supporting'] if entry['code'] == 'key_rate_limited']
+    assert len(at_risk) == 1 and at_risk[0]['hosts'] == HOSTS and at_risk[0]['agents'] == {}
+    assert at_risk[0]['detail'] == ('key fingerprint %s rate limited (429 for %s; 429s on the hosts for qa_agent, support_agent): '
+                                    'every agent on this key is at risk; quota: req-minute 58 of ? left' % (FP, ', '.join(sorted([qa_ft, support_ft]))))
+    assert report['mistral']['models'][qa_ft]['quota'] == {'tokens-minute': {'limit': 5000000, 'remaining': 0}}
+    assert report['mistral']['models'][qa_ft]['retry_after'] == 5.0
+
+
+def test_a_model_at_its_limit_on_the_controllers_key_alone_names_its_agent():
+    # no host shows it yet: the controller's own 429 on qa_agent's model is evidence for qa_agent, not for all five
+    qa_ft = MODELS['qa_agent'][0]
+    report = run(evidence(mistral={FP: check(models={qa_ft: model_entry(qa_ft, exists=None, status=429, kind='rate_limited')})}))
+    item = scenario(report, 'rate_limit')
+    assert item['agents'] == dict.fromkeys(HOSTS, ['qa_agent'])
+
+
+def test_the_keys_own_limit_is_the_hosts_evidence_and_not_a_complete_failure():
+    # every call of the key answers 429: every agent down, fallback included; that is the key's limit, not Scenario 4
+    down = dict((name, agent(name, errors=120, last_error=error(429, 'Rate limit exceeded'))) for name in AGENTS)
+    key_limited = check(authenticated=None, status=429, kind='rate_limited')
+    key_limited['key']['headers'] = {'retry-after': '5', 'x-ratelimit-remaining-req-minute': '0'}
+    for entry in key_limited['models'].values():
+        entry.update(checked=False, exists=None, http_status=429, error_kind='rate_limited', message='not checked (API rate limited: HTTP 429)')
+    report = run(evidence({'genesis-001': host(health(**down)), 'genesis-002': host()}, mistral={FP: key_limited}))
+    assert [item['scenario'] for item in report['scenarios']] == ['rate_limit']
+    item = scenario(report, 'rate_limit')
+    assert item['hosts'] == ['genesis-001', 'genesis-002'] and item['agents'] == {'genesis-001': AGENTS, 'genesis-002': []}
+    assert not [entry for entry in report['supporting'] if entry['code'] == 'model_unavailable']
+    assert all(entry['exists'] is None and entry['message'] == 'not checked (API rate limited: HTTP 429)'
+               for entry in report['mistral']['models'].values())
