@@ -24,12 +24,14 @@ import stat
 import tempfile
 import time
 
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import check_numbers, seconds
 # The options every editing module shares (plugins/doc_fragments/file_edit.py documents them).
 EDIT_ARGUMENT_SPEC = dict(
-    lock_timeout=dict(type='float', default=30),
+    lock_timeout=dict(type='raw', default=30),
     audit_log=dict(type='path'),
     audit_context=dict(type='dict', default={}),
 )
+EDIT_NUMBERS = dict(lock_timeout=seconds())
 # What a caller's audit_context may not override: the facts of the change itself.
 AUDIT_FIELDS = ('at', 'file', 'key', 'before', 'after', 'backup')
 
@@ -39,9 +41,10 @@ class ConfigError(Exception):
 
 
 def edit_option_error(params):
-    """A message naming a bad EDIT_ARGUMENT_SPEC option and what is allowed, or None."""
-    if params['lock_timeout'] < 0:
-        return 'lock_timeout must be 0 or more seconds, got %s' % params['lock_timeout']
+    """A message naming a bad EDIT_ARGUMENT_SPEC option and what is allowed, or None (the numbers made numbers)."""
+    error = check_numbers(params, EDIT_NUMBERS)
+    if error:
+        return error
     bad = sorted(set(params['audit_context'] or {}) & set(AUDIT_FIELDS))
     if bad:
         return 'audit_context may not set %s: those record the change itself' % ', '.join(bad)

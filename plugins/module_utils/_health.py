@@ -22,7 +22,7 @@ import json
 import time
 import urllib.parse
 
-from ansible_collections.genesis.model_ops.plugins.module_utils._common import finding, mask
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import Number, check_numbers, finding, mask, seconds
 from ansible_collections.genesis.model_ops.plugins.module_utils._http import http_get, tls_context
 from ansible_collections.genesis.model_ops.plugins.module_utils._jmespath_lite import ExpressionError, compile_expression
 
@@ -56,23 +56,20 @@ EXCERPT_CHARS = 200
 
 # The options of every module that probes a health endpoint (plugins/doc_fragments/health_probe.py documents them).
 HEALTH_PROBE_ARGUMENT_SPEC = dict(
-    timeout=dict(type='float', default=10),
+    timeout=dict(type='raw', default=10),
     validate_certs=dict(type='bool', default=True),
     fields=dict(type='dict', apply_defaults=True, options=dict(
         (name, dict(type='str', default=default)) for name, default in DEFAULT_FIELDS.items())),
-    error_rate_threshold=dict(type='float', default=0.05),
-    fallback_rate_threshold=dict(type='float', default=0.10),
+    error_rate_threshold=dict(type='raw', default=0.05),
+    fallback_rate_threshold=dict(type='raw', default=0.10),
 )
+HEALTH_PROBE_NUMBERS = dict(timeout=seconds(above=True), error_rate_threshold=Number(0, 1),
+                            fallback_rate_threshold=Number(0, 1))
 
 
 def probe_option_error(params):
-    """A message naming a bad HEALTH_PROBE_ARGUMENT_SPEC option and what is allowed, or None."""
-    if params['timeout'] <= 0:
-        return 'timeout must be above 0, got %s' % params['timeout']
-    for name in ('error_rate_threshold', 'fallback_rate_threshold'):
-        if not 0 <= params[name] <= 1:
-            return '%s must be between 0 and 1, got %s' % (name, params[name])
-    return None
+    """A message naming a bad HEALTH_PROBE_ARGUMENT_SPEC option and what is allowed, or None (the numbers made numbers)."""
+    return check_numbers(params, HEALTH_PROBE_NUMBERS)
 
 
 def _excerpt(body):

@@ -49,7 +49,7 @@ options:
         required: true
   concurrency:
     description: How many O(targets) are probed at once.
-    type: int
+    type: raw
     default: 50
   agents:
     description:
@@ -91,11 +91,11 @@ options:
     description:
       - Seconds O(wait) waits at most, its probes included. A request still going at that time is cut short
         there and reported as a V(timeout). V(0) makes one probe, with its own O(timeout), and does not wait.
-    type: int
+    type: raw
     default: 120
   wait_interval:
     description: Seconds between two probes while O(wait)ing.
-    type: float
+    type: raw
     default: 2
 extends_documentation_fragment:
   - genesis.model_ops.attributes
@@ -299,9 +299,12 @@ summary:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import Number, check_numbers, seconds
 from ansible_collections.genesis.model_ops.plugins.module_utils._health import (
     HEALTH_PROBE_ARGUMENT_SPEC, HealthProbe, fails, probe_option_error, probe_targets, summarize)
 from ansible_collections.genesis.model_ops.plugins.module_utils._jmespath_lite import ExpressionError
+
+NUMBERS = dict(concurrency=Number(1, 1000, integer=True), wait_timeout=seconds(integer=True), wait_interval=seconds(above=True))
 
 
 def main():
@@ -312,13 +315,13 @@ def main():
                 name=dict(type='str', required=True),
                 url=dict(type='str', required=True),
             )),
-            concurrency=dict(type='int', default=50),
+            concurrency=dict(type='raw', default=50),
             agents=dict(type='list', elements='str'),
             use_proxy=dict(type='bool', default=True),
             fail_on=dict(type='str', default='never', choices=['never', 'degraded', 'down']),
             wait=dict(type='bool', default=False),
-            wait_timeout=dict(type='int', default=120),
-            wait_interval=dict(type='float', default=2),
+            wait_timeout=dict(type='raw', default=120),
+            wait_interval=dict(type='raw', default=2),
             baseline=dict(type='dict'),
             **HEALTH_PROBE_ARGUMENT_SPEC
         ),
@@ -328,11 +331,9 @@ def main():
     error = probe_option_error(params)
     if error:
         module.fail_json(msg=error)
-    for name in ('concurrency', 'wait_interval'):
-        if params[name] <= 0:
-            module.fail_json(msg='%s must be above 0, got %s' % (name, params[name]))
-    if params['wait_timeout'] < 0:
-        module.fail_json(msg='wait_timeout must be 0 or more, got %s' % params['wait_timeout'])
+    error = check_numbers(params, NUMBERS)
+    if error:
+        module.fail_json(msg=error)
     if params['agents'] is not None and not all(name and name.strip() for name in params['agents']):
         module.fail_json(msg='agents must be agent names, got %s' % params['agents'])
     if params['baseline'] is not None and (not params['wait'] or params['targets'] is not None):

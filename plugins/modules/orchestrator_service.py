@@ -66,12 +66,12 @@ options:
   stop_timeout:
     description:
       - Seconds to wait after SIGTERM before SIGKILL, in process mode.
-    type: float
+    type: raw
     default: 20
   start_timeout:
     description:
       - Seconds to wait for the pid file to name the new process, in process mode.
-    type: float
+    type: raw
     default: 30
 attributes:
   check_mode:
@@ -143,6 +143,7 @@ pid_file:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import check_numbers, seconds
 from ansible_collections.genesis.model_ops.plugins.module_utils._service import ServiceError, manage
 
 
@@ -156,14 +157,14 @@ def main():
             pid_file=dict(type='path'),
             env_file=dict(type='path', default='/etc/genesis/genesis.env'),
             command=dict(type='list', elements='str', default=['python3', 'genesis_orchestrator.py']),
-            stop_timeout=dict(type='float', default=20),
-            start_timeout=dict(type='float', default=30),
+            stop_timeout=dict(type='raw', default=20),
+            start_timeout=dict(type='raw', default=30),
         ),
         supports_check_mode=True,
     )
-    for option in ('stop_timeout', 'start_timeout'):
-        if module.params[option] <= 0:
-            module.fail_json(msg='%s=%s is not allowed: give a number of seconds above 0' % (option, module.params[option]))
+    error = check_numbers(module.params, dict(stop_timeout=seconds(above=True), start_timeout=seconds(above=True)))
+    if error:
+        module.fail_json(msg=error)
     if not module.params['command']:
         module.fail_json(msg='command=[] is not allowed: give the command that starts the service')
     try:

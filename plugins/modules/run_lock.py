@@ -38,11 +38,11 @@ options:
     default: ''
   timeout:
     description: Seconds to wait for another run's lock to go before failing.
-    type: float
+    type: raw
     default: 60
   lease:
     description: Seconds after which a lock nobody gave back counts as gone.
-    type: float
+    type: raw
     default: 1800
 attributes:
   check_mode:
@@ -102,8 +102,8 @@ def main():
             run_id=dict(type='str', required=True),
             path=dict(type='path', default='/opt/genesis/run/model_ops.lock'),
             owner=dict(type='str', default=''),
-            timeout=dict(type='float', default=60),
-            lease=dict(type='float', default=1800),
+            timeout=dict(type='raw', default=60),
+            lease=dict(type='raw', default=1800),
         ),
         supports_check_mode=True,
     )

@@ -19,7 +19,6 @@ import time
 import pytest
 import yaml
 
-from ansible_collections.genesis.model_ops.plugins.module_utils._common import parse_percentage
 from ansible_collections.genesis.model_ops.plugins.module_utils._config import edit_config
 from ansible_collections.genesis.model_ops.plugins.module_utils._files import ConfigError
 from ansible_collections.genesis.model_ops.plugins.module_utils._yamledit import plan_edit
@@ -527,19 +526,3 @@ def test_kill_9_never_leaves_a_partial_file(tmp_path):
     for name in os.listdir(str(tmp_path)):
         if name.endswith('.bak'):
             assert read(str(tmp_path / name)) in versions
-
-
-# --- percentage -------------------------------------------------------------------------------
-
-@pytest.mark.parametrize('value, number', [(0, 0), (5, 5), (100, 100), ('5', 5), (' 42 ', 42), ('+7', 7), (5.0, 5)])
-def test_percentage_accepted(value, number):
-    assert parse_percentage(value) == number
-
-
-@pytest.mark.parametrize('value, shown', [
-    (150, '150'), (-1, '-1'), (101, '101'), (5.5, '5.5'), ('5.5', "'5.5'"), ('abc', "'abc'"),
-    ('', "''"), (True, 'True'), (None, 'None'), ([5], '[5]'), ('1e2', "'1e2'")])
-def test_percentage_refused(value, shown):
-    with pytest.raises(ValueError) as exc:
-        parse_percentage(value)
-    assert str(exc.value) == 'percentage must be an integer from 0 to 100, got %s' % shown

@@ -110,9 +110,11 @@ def test_named_agents_and_custom_fields(base, capsys):
 
 
 @pytest.mark.parametrize('args, message', [
-    ({'error_rate_threshold': 1.5}, 'error_rate_threshold must be between 0 and 1, got 1.5'),
-    ({'concurrency': 0}, 'concurrency must be above 0, got 0'),
-    ({'timeout': -1}, 'timeout must be above 0'),
+    ({'error_rate_threshold': 1.5}, 'error_rate_threshold=1.5 is not allowed: give a number from 0 to 1'),
+    ({'concurrency': 0}, 'concurrency=0 is not allowed: give an integer from 1 to 1000'),
+    ({'timeout': -1}, 'timeout=-1 is not allowed: give a number of seconds above 0'),
+    ({'wait_timeout': '60s'}, "wait_timeout='60s' is not allowed: give an integer of seconds from 0"),
+    ({'wait_interval': True}, 'wait_interval=True is not allowed'),
     ({'agents': ['qa_agent', '']}, 'agents must be agent names'),
     ({'targets': [{'name': 'a', 'url': 'http://x'}, {'name': 'a', 'url': 'http://y'}]}, 'each name must be unique'),
     ({'fail_on': 'sometimes'}, 'value of fail_on must be one of: never, degraded, down'),

@@ -16,8 +16,9 @@ def run(args, capsys):
 
 
 @pytest.mark.parametrize('args,message', [
-    ({'stop_timeout': 0}, 'stop_timeout=0.0 is not allowed: give a number of seconds above 0'),
-    ({'start_timeout': -1}, 'start_timeout=-1.0 is not allowed: give a number of seconds above 0'),
+    ({'stop_timeout': 0}, 'stop_timeout=0 is not allowed: give a number of seconds above 0'),
+    ({'start_timeout': -1}, 'start_timeout=-1 is not allowed: give a number of seconds above 0'),
+    ({'start_timeout': ' 30 '}, "start_timeout=' 30 ' is not allowed: give a number of seconds above 0"),
     ({'command': []}, 'command=[] is not allowed'),
     ({'state': 'stopped'}, 'value of state must be one of: restarted, started, got: stopped'),
 ])

@@ -50,7 +50,7 @@ def test_check_mode_takes_nothing(tmp_path, capsys):
 
 
 @pytest.mark.parametrize('args,message', [({'run_id': ' '}, 'run_id must not be empty'),
-                                          ({'run_id': 'A', 'lease': 0}, 'lease=0.0 is not allowed')])
+                                          ({'run_id': 'A', 'lease': 0}, 'lease=0 is not allowed')])
 def test_bad_input(tmp_path, capsys, args, message):
     code, result = run(dict(args, path=str(tmp_path / 'l')), capsys)
     assert code == 1 and message in result['msg']
