@@ -47,14 +47,14 @@ options:
     description:
       - How many times one call is retried after a 429 or a 500/502/503/504 answer.
       - Timeouts and connection errors are not retried.
-    type: int
+    type: raw
     default: 2
   max_retry_wait:
     description:
       - Seconds the module may spend waiting between retries, in total over the whole run.
       - The wait is C(Retry-After) when the API sends one, else 1, 2, 4 ... seconds. A wait that does not fit
         in what is left of this budget is not started, and the call is reported as it failed.
-    type: float
+    type: raw
     default: 30.0
   retired_models:
     description:
@@ -319,13 +319,15 @@ def main():
         MISTRAL_API_ARGSPEC,
         models=dict(type='list', elements='str', default=[]),
         probe=dict(type='str', choices=['retrieve', 'chat'], default='retrieve'),
-        retries=dict(type='int', default=2),
-        max_retry_wait=dict(type='float', default=30.0),
+        retries=dict(type='raw', default=2),
+        max_retry_wait=dict(type='raw', default=30.0),
         retired_models=dict(type='dict', default=DEFAULT_RETIRED_MODELS),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
 
     error = validate(module.params)
+    if module.params['api_key']:
+        module.no_log_values.add(module.params['api_key'])  # the key as it is used: stripped of what no_log knew
     if error:
         module.fail_json(msg=error)
     if not HAS_MISTRALAI:
