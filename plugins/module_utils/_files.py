@@ -20,6 +20,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import stat
 import tempfile
 import time
@@ -86,12 +87,14 @@ def locked(path, target, timeout):
 def commit(path, target, old, new, st, backup=False, audit_log=None, audit_context=None, record=None):
     """Replace target (the file at path, read as old under the caller's lock) with new, and record it.
 
-    In this order: the audit log opened (one that cannot be written changes nothing), old kept
-    as a backup when asked, new written atomically, then one audit line appended: audit_context's
+    In this order: the audit log opened (one that cannot be written changes nothing), what a run
+    killed mid-write left removed, old kept as a backup when asked, new written atomically, then
+    one audit line appended: audit_context's
     keys, at, file, record's keys (key, before, after), backup. Returns (backup file or None,
     audit line or None); raises ConfigError naming what failed.
     """
     with _audit_log(audit_log) as append:
+        remove_stale_temps(target)
         try:
             backup_file = _backup(target, old, st) if backup else None
             write_atomically(target, new, st)
@@ -155,6 +158,24 @@ def _backup(target, data, st):
     write_atomically(backup, data, st)
     os.utime(backup, ns=(st.st_atime_ns, st.st_mtime_ns))
     return backup
+
+
+def remove_stale_temps(path):
+    """Remove the temporary files write_atomically left beside path (for path or one of its backups) when a
+    run was killed between writing one and renaming it. Call it only under path's lock: a temporary file
+    then is no other run's work in progress. Returns the names removed."""
+    directory, name = os.path.split(path)
+    # tempfile's names: .<name>.<8 characters>.tmp, and .<name>.<stamp>Z.bak.<8 characters>.tmp for a backup
+    stale = re.compile(r'\.%s\.(?:[0-9]{8}T[0-9]{12}Z\.bak\.)?[a-z0-9_]{8}\.tmp\Z' % re.escape(name))
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.listdir(directory or '.'):
+            full = os.path.join(directory or '.', entry)
+            with contextlib.suppress(OSError):
+                if stale.match(entry) and stat.S_ISREG(os.lstat(full).st_mode):
+                    os.unlink(full)
+                    removed.append(entry)
+    return removed
 
 
 def write_atomically(path, data, st=None):

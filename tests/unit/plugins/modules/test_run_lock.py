@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 
 import pytest
+from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.genesis.model_ops.plugins.modules import run_lock
-from ansible_collections.genesis.model_ops.tests.unit.helpers import run_module
+from ansible_collections.genesis.model_ops.tests.unit.helpers import run_module, run_module_as
 
 
 def run(args, capsys):
@@ -49,8 +51,16 @@ def test_check_mode_takes_nothing(tmp_path, capsys):
     assert code == 0 and result['changed'] and not path.exists()
 
 
-@pytest.mark.parametrize('args,message', [({'run_id': ' '}, 'run_id must not be empty'),
-                                          ({'run_id': 'A', 'lease': 0}, 'lease=0 is not allowed')])
+@pytest.mark.parametrize('args,message', [
+    ({'run_id': ' '}, 'run_id must not be empty'),
+    ({'run_id': 'A', 'lease': 0}, 'lease=0 is not allowed: give a number of seconds above 0'),
+    ({'run_id': 'A', 'lease': 'NaN'}, "lease='NaN' is not allowed: give a number of seconds above 0"),
+    ({'run_id': 'A', 'lease': float('nan')}, 'lease=nan is not allowed'),
+    ({'run_id': 'A', 'lease': float('inf')}, 'lease=inf is not allowed'),
+    ({'run_id': 'A', 'lease': -30}, 'lease=-30 is not allowed'),
+    ({'run_id': 'A', 'lease': '1e9999'}, "lease='1e9999' is not allowed"),
+    ({'run_id': 'A', 'timeout': ' 5'}, "timeout=' 5' is not allowed: give a number of seconds from 0"),
+])
 def test_bad_input(tmp_path, capsys, args, message):
     code, result = run(dict(args, path=str(tmp_path / 'l')), capsys)
     assert code == 1 and message in result['msg']
@@ -67,4 +77,100 @@ def test_a_lease_taken_over_writes_through_no_planted_symlink(tmp_path, capsys):
     assert code == 0 and result['holder']['run_id'] == 'B'
     assert target.read_bytes() == b'keep me\n'
     assert not path.is_symlink() and json.loads(path.read_text(encoding='utf-8'))['run_id'] == 'B'
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(['model_ops.lock', 'elsewhere.txt', 'model_ops.lock.%d.tmp' % os.getpid()])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ['model_ops.lock', 'model_ops.lock.guard', 'elsewhere.txt', 'model_ops.lock.%d.tmp' % os.getpid()])
+
+
+@pytest.mark.parametrize('content, shown', [
+    ({'run_id': 'old', 'owner': 'x', 'at': 1, 'expires': 'soon'}, "expires='soon', expected seconds since the epoch"),
+    ({'run_id': 'old', 'expires': None}, 'expires=None'),
+    ({'run_id': 'old', 'expires': float('inf')}, 'expires=inf'),
+    ({'run_id': 'old', 'expires': True}, 'expires=True'),
+    ({'run_id': 'old', 'expires': 1, 'at': 'yesterday'}, "at='yesterday'"),
+    ({'expires': 1}, 'run_id=None, expected a run id'),
+    ({'run_id': 7, 'expires': 1}, 'run_id=7'),
+    (['run_id', 'old'], "holds ['run_id', 'old'], not an object with run_id and expires"),
+    ('soon', "holds 'soon', not an object"),
+])
+def test_a_malformed_lock_fails_clearly_and_is_left_for_a_person(tmp_path, capsys, content, shown):
+    path = tmp_path / 'model_ops.lock'
+    path.write_text(json.dumps(content), encoding='utf-8')
+    before = path.read_bytes()
+    for state in ('acquired', 'released'):
+        code, result = run({'run_id': 'B', 'path': str(path), 'timeout': 0, 'state': state}, capsys)
+        assert code == 1 and shown in result['msg'], result['msg']
+        assert result['msg'].startswith('the lock %s ' % path) and 'remove %s if no run holds the host' % path in result['msg']
+        assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize('data, shown', [(b'{"run_id": "old", "expires": ', "is not JSON ('{\"run_id\""),
+                                         (b'\xff\xfe garbage', 'is not JSON'), (b'', "is not JSON ('')")])
+def test_a_lock_that_is_not_json_fails_clearly(tmp_path, capsys, data, shown):
+    path = tmp_path / 'model_ops.lock'
+    path.write_bytes(data)
+    code, result = run({'run_id': 'B', 'path': str(path), 'timeout': 0}, capsys)
+    assert code == 1 and shown in result['msg'] and path.read_bytes() == data
+
+
+def test_a_lock_folder_that_cannot_be_made_fails_clearly(tmp_path, capsys):
+    (tmp_path / 'run').write_text('a file where the folder goes', encoding='utf-8')
+    path = tmp_path / 'run' / 'model_ops.lock'
+    code, result = run({'run_id': 'B', 'path': str(path)}, capsys)
+    assert code == 1 and result['msg'] == 'cannot take the lock %s: %s.guard: Not a directory' % (path, path)
+
+
+def test_a_lock_folder_the_run_may_not_write_fails_clearly(shared_tmp):
+    # a run that connects as a user without write access to the app root's run/ folder
+    folder = shared_tmp / 'run'
+    folder.mkdir(mode=0o755)
+    path = folder / 'model_ops.lock'
+    code, result = run_module_as(65534, run_lock.main, {'run_id': 'B', 'path': str(path)})
+    assert code == 1 and result['msg'] == 'cannot take the lock %s: %s.guard: Permission denied' % (path, path)
+    assert os.listdir(str(folder)) == []
+
+
+def race(path, racers):
+    """racers processes run the module at the same moment, once each (timeout 0); returns the run ids it gave the lock."""
+    gate_read, gate_write = os.pipe()
+    out_read, out_write = os.pipe()
+    children = []
+    for number in range(racers):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.close(gate_write)
+                sys.stdout = open(out_write, 'w', encoding='utf-8')  # pylint: disable=consider-using-with
+                os.read(gate_read, 1)  # every racer waits here until all are forked
+                with patch_module_args({'run_id': 'run-%d' % number, 'path': path, 'timeout': 0}):
+                    run_lock.main()
+            finally:
+                sys.stdout.flush()
+                os._exit(0)
+        children.append(pid)
+    os.close(gate_read)
+    os.write(gate_write, b'x' * racers)
+    os.close(gate_write)
+    for pid in children:
+        os.waitpid(pid, 0)
+    os.close(out_write)
+    with os.fdopen(out_read, 'rb') as out:
+        results = [json.loads(line) for line in out.read().decode().splitlines() if line.strip()]
+    assert len(results) == racers, results
+    return [result['holder']['run_id'] for result in results if not result.get('failed')]
+
+
+def test_racing_runs_on_an_expired_or_free_lock_end_with_one_holder(tmp_path):
+    # The lease taken over by check-then-replace gave several holders in 11 of 30 such trials.
+    path = str(tmp_path / 'model_ops.lock')
+    outcomes = []
+    for trial in range(40):
+        if trial % 4:
+            with open(path, 'w', encoding='utf-8') as handle:
+                json.dump({'run_id': 'dead', 'owner': 'x', 'at': 1, 'expires': time.time() - 1}, handle)
+        elif os.path.exists(path):
+            os.unlink(path)
+        winners = race(path, 2 + trial % 4)
+        with open(path, encoding='utf-8') as handle:
+            holder = json.load(handle)['run_id']
+        outcomes.append((winners, holder))
+    assert all(len(winners) == 1 and winners[0] == holder for winners, holder in outcomes), outcomes
