@@ -15,17 +15,18 @@ from __future__ import annotations
 
 from ansible_collections.genesis.model_ops.plugins.plugin_utils._verdict_evidence import (
     add_once, as_dict, evidence_line, is_gone, last_error_text, model_text, number, short_number, status_code)
+from ansible_collections.genesis.model_ops.plugins.plugin_utils._scenarios import ORDER as FIXABLE, PLAYBOOKS
 
-# The order to handle them in; unknown comes last, after everything that has a fix.
-ORDER = ('credentials', 'complete_failure', 'model_unavailable', 'rate_limit', 'unknown')
+# The order to handle them in (defined once, in _scenarios); unknown comes last, after everything that has a fix.
+ORDER = FIXABLE + ('unknown',)
 VERDICTS = ORDER + ('healthy',)
 
 # scenario: (title, runbook section, playbook)
 SCENARIOS = {
-    'credentials': ('API credentials issue', 'Scenario 1: API Credentials Issue', 'remediate_credentials.yml'),
-    'complete_failure': ('Complete system failure', 'Scenario 4: Complete System Failure', 'remediate_complete_failure.yml'),
-    'model_unavailable': ('Model unavailable', 'Scenario 3: Model Unavailable', 'remediate_model_unavailable.yml'),
-    'rate_limit': ('Rate limiting', 'Scenario 2: Rate Limiting', 'remediate_rate_limit.yml'),
+    'credentials': ('API credentials issue', 'Scenario 1: API Credentials Issue', PLAYBOOKS['credentials']),
+    'complete_failure': ('Complete system failure', 'Scenario 4: Complete System Failure', PLAYBOOKS['complete_failure']),
+    'model_unavailable': ('Model unavailable', 'Scenario 3: Model Unavailable', PLAYBOOKS['model_unavailable']),
+    'rate_limit': ('Rate limiting', 'Scenario 2: Rate Limiting', PLAYBOOKS['rate_limit']),
     'unknown': ('No scenario fits: look closer', 'Diagnostic Steps', 'diagnose.yml'),
 }
 

@@ -17,11 +17,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ansible_collections.genesis.model_ops.plugins.plugin_utils._scenarios import RUNBOOK
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 AWX = ROOT / "extensions" / "awx"
 SURVEYS = sorted((AWX / "surveys").glob("*.yml"))
-SCENARIOS = ["credentials", "rate_limit", "model_unavailable", "complete_failure"]
+SCENARIOS = list(RUNBOOK)  # the runbook's scenarios, by their number there
 # AWX's survey question types, and the Python type a default of each must have
 QUESTION_TYPES = {"text": str, "textarea": str, "password": str, "integer": int, "float": (int, float),
                   "multiplechoice": str, "multiselect": (str, list)}

@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 MODULES = sorted(p.stem for p in (ROOT / "plugins" / "modules").glob("*.py") if not p.stem.startswith("_"))
-FILTERS = ["verdict", "report_markdown"]
+FILTERS = sorted(p.stem for p in (ROOT / "plugins" / "filter").glob("*.yml"))
 
 
 def ansible_doc(*args):
@@ -30,6 +30,10 @@ def test_the_list_names_every_module():
     listed = json.loads(ansible_doc("--list", "--json", "genesis.model_ops"))
     assert sorted(listed) == ["genesis.model_ops." + name for name in MODULES]
     assert {"model_health", "mistral_check", "rollout_set", "finetuned_toggle", "log_scan"} <= set(MODULES)
+
+
+def test_every_filter_has_its_documentation():
+    assert {"verdict", "report_markdown", "health_targets", "models_by_key", "remediation_plan", "change_summary"} <= set(FILTERS)
 
 
 @pytest.mark.parametrize("kind,names", [("module", MODULES), ("filter", FILTERS)])

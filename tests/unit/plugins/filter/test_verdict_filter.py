@@ -10,26 +10,10 @@ import subprocess
 import sys
 
 import pytest
-from ansible.module_utils import _internal
+from ansible.errors import AnsibleFilterError
 
-# A filter is controller code: importing it (ansible.errors) marks the whole process as the
-# controller, and from then on a module's warn() goes to the display instead of its result,
-# which breaks the module tests that run later in the same session. Undo that outside this file.
-WAS_CONTROLLER = _internal.is_controller
-from ansible.errors import AnsibleFilterError  # noqa: E402 pylint: disable=wrong-import-position
-
-from ansible_collections.genesis.model_ops.plugins.filter.verdict import FilterModule  # noqa: E402 pylint: disable=wrong-import-position
-from ansible_collections.genesis.model_ops.plugins.plugin_utils._verdict_report import diagnose  # noqa: E402 pylint: disable=wrong-import-position
-
-_internal.is_controller = WAS_CONTROLLER
-
-
-@pytest.fixture(autouse=True, scope='module')
-def as_the_controller():
-    _internal.is_controller = True
-    yield
-    _internal.is_controller = WAS_CONTROLLER
-
+from ansible_collections.genesis.model_ops.plugins.filter.verdict import FilterModule
+from ansible_collections.genesis.model_ops.plugins.plugin_utils._verdict_report import diagnose
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
 FP = '3f2a9c1d'
