@@ -82,9 +82,17 @@ options:
     description:
       - An earlier result of this module for the same host (before a change), for O(wait) to compare with.
         O(wait) then waits until the host is no worse than it was, rather than healthy, which a host that
-        was degraded before a change may not become at once. No worse means the service answers, no agent's
-        status is worse than in the baseline (V(ok) < V(degraded) < V(down)), and every agent has served at
-        least one request since the service started. RV(worse) lists what is still worse.
+        was degraded before a change may not become at once. RV(worse) lists what is still worse.
+      - No worse means the service answers, with a status no worse than in the baseline; it reports at least one
+        agent, and every agent the baseline had (an agent gone missing is worse); and no agent's status is worse
+        than in the baseline (V(ok) < V(degraded) < V(down); an agent the baseline lacks counts as V(ok) before).
+      - An agent that has served no request since the restart (C(requests) 0) has no figures to judge it by. It is
+        judged by the service's own status for it (above) and by its model, which must be the one its configuration
+        names (its C(finetuned_model) or C(baseline_model), the baseline when the loaded config turns fine-tuned
+        models off or rolls out 0%); one that routes elsewhere is worse. If it routes to the model it served before
+        the change, that is all: a quiet host is not put back for being quiet. If its model changed with the change,
+        O(wait) waits for its first request until O(wait_timeout), then accepts it on its status and model, and
+        lists it in RV(idle).
       - Only with O(wait) and O(url), not with O(targets).
     type: dict
   wait_timeout:
@@ -266,7 +274,15 @@ worse:
   returned: with O(baseline)
   type: list
   elements: str
-  sample: [legal_agent down (was ok)]
+  sample: [legal_agent down (was ok), qa_agent missing (was ok)]
+idle:
+  description:
+    - With O(baseline), the agents that had served no request on their new model by the last probe, accepted on the
+      service's own status and their configured model (see O(baseline)).
+  returned: with O(baseline)
+  type: list
+  elements: str
+  sample: [qa_agent has served no request yet on open-mistral-7b (was on ft:open-mistral-7b:587a6b29:20240514:7e773925)]
 hosts:
   description: With O(targets), the per-host result (every key above) by target name.
   returned: with O(targets)
