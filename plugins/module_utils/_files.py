@@ -18,6 +18,7 @@ import contextlib
 import datetime
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -110,6 +111,48 @@ def commit(path, target, old, new, st, backup=False, audit_log=None, audit_conte
             raise ConfigError('%s changed (%s: %r -> %r) but the audit log %s could not be written: %s' % (
                 path, line['key'], line['before'], line['after'], audit_log, exc.strerror)) from exc
         return backup_file, line
+
+
+def restore(path, backup, parse=None, check_mode=False, lock_timeout=30.0, audit_log=None, audit_context=None):
+    """Put the file at path (a symlink's target; the link kept) back to the bytes of backup, the way commit()
+    writes: under path's lock, a temporary file with the file's owner and mode (the backup's when the file is
+    gone), renamed over it, one audit line. parse(data) raises ValueError for a backup that is no valid file of
+    its kind, checked before anything is written. Returns (changed, old bytes or None, new bytes, audit line or
+    None); raises ConfigError, having changed nothing, naming what failed."""
+    target = os.path.realpath(path)
+    try:
+        with open(backup, 'rb') as handle:
+            backup_st, data = os.fstat(handle.fileno()), handle.read()
+        if parse:
+            parse(data)
+    except OSError as exc:
+        raise ConfigError('cannot read the backup %s: %s; nothing changed' % (backup, _why(exc))) from exc
+    except ValueError as exc:
+        raise ConfigError('the backup %s is not a valid file to restore: %s; nothing changed' % (backup, exc)) from exc
+
+    def current():
+        try:
+            with open(target, 'rb') as handle:
+                return os.fstat(handle.fileno()), handle.read()
+        except FileNotFoundError:
+            return backup_st, None
+        except OSError as exc:
+            raise ConfigError('cannot read %s: %s; nothing changed' % (path, _why(exc))) from exc
+
+    st, old = current()
+    if old == data or check_mode:
+        return old != data, old, data, None
+    with locked(path, target, lock_timeout):
+        st, old = current()  # again, under the lock
+        if old == data:
+            return False, old, data, None
+        _, line = commit(path, target, old, data, st, audit_log=audit_log, audit_context=audit_context,
+                         record=dict(key='(restored from %s)' % backup, before=_digest(old), after=_digest(data)))
+    return True, old, data, line
+
+
+def _digest(data):
+    return None if data is None else 'sha256:' + hashlib.sha256(data).hexdigest()[:16]
 
 
 @contextlib.contextmanager

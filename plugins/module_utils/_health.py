@@ -116,8 +116,9 @@ class HealthProbe:
         Returns http_get's answer with url, and error a (code, message) when no HTTP answer came.
         """
         timeout = self.timeout if deadline is None else min(self.timeout, deadline - self.clock())
-        answer = dict(http_get(url, timeout, context=self.ssl_context, use_proxy=self.use_proxy, max_body=MAX_BODY,
-                               clock=self.clock), url=url)
+        answer = http_get(url, timeout, context=self.ssl_context, use_proxy=self.use_proxy, max_body=MAX_BODY,
+                          clock=self.clock)
+        url = answer['url'] = mask(url)  # what the result and its messages show: no password of the URL
         if answer['error'] == 'timeout':
             answer['error'] = ('timeout', 'no answer from %s within %gs' % (url, max(timeout, 0)))
         elif answer['error']:
@@ -239,7 +240,7 @@ class HealthProbe:
         (never raises for what the network or payload does)."""
         base_url = base_url.rstrip('/')
         findings = []
-        result = {'url': base_url, 'status': 'unknown', 'healthy': False, 'http_status': None, 'latency_ms': None,
+        result = {'url': mask(base_url), 'status': 'unknown', 'healthy': False, 'http_status': None, 'latency_ms': None,
                   'version': None, 'started_at': None, 'config': None, 'agents': {}, 'findings': findings}
         answer = self.fetch(base_url + '/health', deadline)
         result['http_status'], result['latency_ms'] = answer['http_status'], answer['latency_ms']
@@ -279,8 +280,8 @@ class HealthProbe:
             # status, or a site that reports otherwise, gets that verdict too.
             result['status'] = worst([reported] + agent_statuses) or 'unknown'
         if result['status'] == 'down':
-            findings.append(finding('service_down', 'critical', '%s: the service is down' % base_url,
-                                    url=base_url, http_status=result['http_status'], reported=reported,
+            findings.append(finding('service_down', 'critical', '%s: the service is down' % result['url'],
+                                    url=result['url'], http_status=result['http_status'], reported=reported,
                                     agents_down=sorted(name for name, agent in result['agents'].items()
                                                        if agent['status'] == 'down')))
         result['healthy'] = result['status'] == 'ok' and all(status == 'ok' for status in agent_statuses)

@@ -28,6 +28,8 @@ options:
   url:
     description:
       - Base URL of the host's health endpoint; C(/health) is appended.
+      - A C(user:password@) in it (here or in O(targets)) is sent as Basic authentication; the password shows
+        nowhere in the result, its messages or the task's arguments.
       - Not used when O(targets) is given.
     type: str
     default: http://localhost:8080
@@ -313,6 +315,8 @@ summary:
            "findings": {"unreachable": 1}, "unhealthy": ["genesis-003"]}
 """
 
+import urllib.parse
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.genesis.model_ops.plugins.module_utils._common import Number, check_numbers, seconds
@@ -344,6 +348,11 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    for url in [params['url']] + [target['url'] for target in params['targets'] or ()]:
+        # a password in a URL (user:password@host) shows nowhere Ansible reports, the arguments included
+        password = url and urllib.parse.urlsplit(url).password
+        if password:
+            module.no_log_values.add(password)
     error = probe_option_error(params)
     if error:
         module.fail_json(msg=error)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import base64
 import http.server
 import json
 import socket
@@ -27,6 +28,10 @@ BODIES = {
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802
         status, body = BODIES.get(self.path, (404, {}))
+        if self.path.startswith('/private/'):  # behind Basic authentication
+            wanted = 'Basic ' + base64.b64encode(b'ops:' + PASSWORD.encode()).decode()
+            status, body = BODIES['/ok' + self.path[len('/private'):]] if self.headers.get('Authorization') == wanted else (
+                401, {'error': 'who are you'})
         body = json.dumps(body).encode()
         self.send_response(status)
         self.send_header('Content-Length', str(len(body)))
@@ -35,6 +40,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+PASSWORD = 's3cr-et:pw'
 
 
 @pytest.fixture(scope='module')
@@ -129,3 +137,17 @@ def test_expression_needs_jmespath_when_absent(capsys, monkeypatch):
     monkeypatch.setattr(_jmespath_lite, 'HAS_JMESPATH', False)
     code, result = run({'fields': {'agents': 'agents[?status==`down`]'}}, capsys)
     assert code == 1 and "'jmespath' Python package" in result['msg']
+
+
+def test_a_password_in_the_url_is_basic_authentication_and_shows_nowhere(base, refused, capsys):
+    private = base.replace('http://', 'http://ops:%s@' % PASSWORD.replace(':', '%3A')) + '/private'
+    code, result, out = run_module(model_health.main, {'url': private}, capsys)
+    assert code == 0 and result['status'] == 'ok' and result['url'] == base.replace('http://', 'http://ops:********@') + '/private'
+    wrong = private.replace('s3cr-et', 'wrong-pw')
+    unreachable = refused.replace('http://', 'http://ops:%s@' % PASSWORD)
+    code, result, out2 = run_module(model_health.main, {'targets': [{'name': 'a', 'url': wrong}, {'name': 'b', 'url': unreachable}],
+                                                        'fail_on': 'degraded', 'timeout': 2}, capsys)
+    assert code == 1 and result['hosts']['a']['findings'][0]['code'] == 'http_error'
+    assert result['hosts']['b']['status'] == 'unreachable'
+    for shown in (out, out2):
+        assert 's3cr-et' not in shown and 'wrong-pw' not in shown and '%3Apw' not in shown, shown
