@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-import random
 import re
-import signal
 import subprocess
 import sys
 import textwrap
@@ -481,70 +479,7 @@ def test_concurrent_runs_lose_no_update(config):
     assert doc['models']['agents']['support_agent']['use_finetuned'] is final
 
 
-# --- kill -9 while writing --------------------------------------------------------------------
-
-def editing_child(path, fsync_delay=0.02):
-    """Fork a child that edits path again and again (6, 5, 6 ...) and writes each value that landed to its
-    pipe; returns (pid, the pipe's reading end). A fork: the child starts editing at once."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(read_end)
-            real_fsync = os.fsync
-
-            def slow_fsync(fd):
-                # Widen the window between writing the temporary file and renaming it, so that
-                # kills land in the middle of a write often, not only while parsing.
-                time.sleep(fsync_delay)
-                real_fsync(fd)
-            os.fsync = slow_fsync
-            value = 6
-            while True:
-                edit_config(path, ['models', 'rollout_percentage'], value, backup=True)
-                os.write(write_end, b'%d\n' % value)  # landed
-                value = 11 - value
-        finally:
-            os._exit(1)
-    os.close(write_end)
-    return pid, read_end
-
-
-def test_kill_9_never_leaves_a_partial_file(tmp_path):
-    path = os.path.realpath(str(tmp_path / 'production.yaml'))
-    with open(FIXTURE) as f:
-        text = f.read()
-    # ~20 KB: big enough for a write to take a while, small enough to parse for many writes per run.
-    text += 'notes: |\n' + ''.join('  padding line %05d of the site notes, which nobody reads\n' % i for i in range(300))
-    assert len(text) > 19000
-    write(path, text.replace('rollout_percentage: 100', 'rollout_percentage: 5'))
-    versions = {v: text.replace('rollout_percentage: 100', 'rollout_percentage: %d' % v).encode() for v in (5, 6)}
-    rng = random.Random(1234)
-    landed, strays = 0, 0
-    for _run in range(40):
-        pid, pipe = editing_child(path)
-        time.sleep(rng.uniform(0.2, 1.2))
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        with os.fdopen(pipe, 'rb') as out:
-            values = [int(line) for line in out.read().split()]
-        landed += len(values)
-        # the file is whole, and holds the last edit that landed (or the one the kill cut after its rename)
-        assert read(path) in versions.values()
-        yaml.safe_load(read(path))
-        if values:
-            assert read(path) in (versions[values[-1]], versions[11 - values[-1]])
-        # what the kill left between a write and its rename, the next edit on the file removes
-        strays += len([name for name in os.listdir(str(tmp_path)) if name.endswith('.tmp')])
-        edit_config(path, ['models', 'rollout_percentage'], 5 if read(path) == versions[6] else 6)
-        assert [name for name in os.listdir(str(tmp_path)) if name.endswith('.tmp')] == []
-    # kills that never let an edit land would show nothing: many did (about 2 a run on a loaded machine,
-    # 6 on an idle one), and some kills hit a temporary file
-    assert landed >= 30 and strays >= 1, (landed, strays)
-    for name in os.listdir(str(tmp_path)):
-        if name.endswith('.bak'):
-            assert read(str(tmp_path / name)) in versions.values()
-
+# --- what a run killed while writing leaves (kill -9 itself: tests/faults/test_kill_9.py) ---------------------
 
 def test_an_edit_removes_the_temporary_files_a_killed_run_left_and_nothing_else(tmp_path, config):
     folder = os.path.dirname(config)
