@@ -46,8 +46,8 @@ def _stamp(seconds):
 
 def describe(holder):
     """The run a lock names, for a message: run <id> (<owner>), since <at>, until <expires>."""
-    return 'run %s (%s), since %s, until %s' % (holder['run_id'], holder.get('owner') or 'no owner given',
-                                               _stamp(holder.get('at') or 0), _stamp(holder['expires']))
+    return 'run %s (%s), since %s, until %s' % (
+        holder['run_id'], holder.get('owner') or 'no owner given', _stamp(holder.get('at') or 0), _stamp(holder['expires']))
 
 
 def _time(value):

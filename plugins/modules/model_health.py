@@ -92,7 +92,7 @@ options:
         judged by the service's own status for it (above) and by its model, which must be the one its configuration
         names (its C(finetuned_model) or C(baseline_model), the baseline when the loaded config turns fine-tuned
         models off or rolls out 0%); one that routes elsewhere is worse. If it routes to the model it served before
-        the change, that is all: a quiet host is not put back for being quiet. If its model changed with the change,
+        the change, that is all; a quiet host is not put back for being quiet. If its model changed with the change,
         O(wait) waits for its first request until O(wait_timeout), then accepts it on its status and model, and
         lists it in RV(idle).
       - Only with O(wait) and O(url), not with O(targets).

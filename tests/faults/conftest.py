@@ -55,8 +55,8 @@ def _table():
     for fault, figures in FIGURES.items():
         detail = ', '.join('%s %s' % (key.replace('_', ' '), value) for key, value in figures.items()
                            if key not in ('trials', 'bad', 'test', 'seconds'))
-        lines.append('| %s | %d | %d | %s | `%s` | %s |' % (fault, figures['trials'], figures['bad'], detail,
-                                                          figures.get('test', ''), figures.get('seconds', '')))
+        lines.append('| %s | %d | %d | %s | `%s` | %s |' % (
+            fault, figures['trials'], figures['bad'], detail, figures.get('test', ''), figures.get('seconds', '')))
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')
     return '\n'.join(['Measured %s on %s, %d cores (`make faults`):' % (stamp, platform.machine(), os.cpu_count()), '']
                      + lines)

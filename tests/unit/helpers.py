@@ -108,4 +108,3 @@ def run_module_as(uid, main, args):
         data = out.read()
     _pid, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status), json.loads(data)
-

@@ -405,8 +405,8 @@ def test_an_idle_agent_on_a_new_model_is_waited_on_then_accepted_at_the_deadline
 def test_an_idle_agent_on_a_new_model_that_then_fails_is_worse(server, base):
     before = HealthProbe().probe(base + '/healthy')
     answers = [(200, payload('ok', qa_agent=dict(IDLE, model='open-mistral-7b')), 0),
-               (503, payload('down', qa_agent={'status': 'down', 'model': 'open-mistral-7b', 'requests': 4, 'errors': 4,
-                                                'error_rate': 1.0}), 0)]
+               (503, payload('down', qa_agent={'status': 'down', 'model': 'open-mistral-7b', 'requests': 4,
+                                               'errors': 4, 'error_rate': 1.0}), 0)]
     server.dynamic = lambda path: answers.pop(0) if len(answers) > 1 else answers[0]
     try:
         result = HealthProbe().wait_healthy(base + '/breaking', wait_timeout=0.6, wait_interval=0.05, baseline=before)
