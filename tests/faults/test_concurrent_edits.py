@@ -9,8 +9,9 @@ import os
 import yaml
 
 from ansible_collections.genesis.model_ops.plugins.module_utils._config import edit_config
+from tests.faults.test_lock_races import at_once
 
-EDITORS, ROUNDS = 50, 5
+EDITORS, ROUNDS = int(os.environ.get('FAULTS_EDITORS', 50)), int(os.environ.get('FAULTS_ROUNDS', 5))
 AGENTS = ['agent_%02d' % number for number in range(EDITORS)]
 TEXT = '# site config: comments and key order survive\nserver: {port: 8080}\nmodels:\n  use_finetuned: true\n  agents:\n' + ''.join(
     '    %s: {finetuned: "ft:open-mistral-7b:587a6b29:20240514:%08d", baseline: open-mistral-7b, use_finetuned: true}\n'
@@ -18,25 +19,9 @@ TEXT = '# site config: comments and key order survive\nserver: {port: 8080}\nmod
 
 
 def edit_all_at_once(path, value):
-    """EDITORS forked processes, released together, each set its agent's use_finetuned to value; their exit codes."""
-    gate_read, gate_write = os.pipe()
-    children = []
-    for name in AGENTS:
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                os.close(gate_write)
-                os.read(gate_read, 1)
-                edit_config(path, ['models', 'agents', name, 'use_finetuned'], value, lock_timeout=600)
-                code = 0
-            finally:
-                os._exit(code)
-        children.append(pid)
-    os.close(gate_read)
-    os.write(gate_write, b'x' * EDITORS)
-    os.close(gate_write)
-    return [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]
+    """EDITORS processes, at the same moment, each set its agent's use_finetuned to value; their exit codes."""
+    return at_once(EDITORS, lambda number: edit_config(
+        path, ['models', 'agents', AGENTS[number], 'use_finetuned'], value, lock_timeout=600) and None)[0]
 
 
 def test_concurrent_edits_of_different_keys_lose_no_update(shm_tmp, tally):

@@ -18,39 +18,50 @@ COLLECTIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..
 TRIALS = int(os.environ.get('FAULTS_LOCK_TRIALS', 1000))
 
 
-def race(path, racers):
-    """racers forked processes call try_acquire at once (released together through a pipe); returns the run ids
-    that were told they hold the lock."""
-    from ansible_collections.genesis.model_ops.plugins.module_utils._runlock import (  # pylint: disable=import-outside-toplevel
-        LockHeld, try_acquire)
+def at_once(count, work):
+    """count forked processes run work(number) at the same moment (released together through a pipe); each
+    may write a line of text to the shared output. Returns (their exit codes, the lines): 1 for one that raised."""
     gate_read, gate_write = os.pipe()
     out_read, out_write = os.pipe()
     children = []
-    for number in range(racers):
+    for number in range(count):
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
                 os.close(gate_write)
                 os.read(gate_read, 1)
-                try:
-                    try_acquire(path, 'run-%d' % number, 'racer', 60)
-                    os.write(out_write, b'run-%d\n' % number)
-                except LockHeld:
-                    pass
+                line = work(number)
+                if line:
+                    os.write(out_write, line.encode() + b'\n')
                 code = 0
             finally:
                 os._exit(code)
         children.append(pid)
     os.close(gate_read)
     os.close(out_write)
-    os.write(gate_write, b'x' * racers)
+    os.write(gate_write, b'x' * count)
     os.close(gate_write)
     codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]
+    with os.fdopen(out_read, 'rb') as out:
+        return codes, out.read().decode().split()
+
+
+def race(path, racers):
+    """racers processes call try_acquire at once; returns the run ids that were told they hold the lock."""
+    from ansible_collections.genesis.model_ops.plugins.module_utils._runlock import (  # pylint: disable=import-outside-toplevel
+        LockHeld, try_acquire)
+
+    def take(number):
+        try:
+            try_acquire(path, 'run-%d' % number, 'racer', 60)
+            return 'run-%d' % number
+        except LockHeld:
+            return None
+    codes, winners = at_once(racers, take)
     if codes != [0] * racers:
         raise SystemExit('a racer failed otherwise than by finding the lock held: exit codes %s' % codes)
-    with os.fdopen(out_read, 'rb') as out:
-        return out.read().decode().split()
+    return winners
 
 
 def trials(path, count):

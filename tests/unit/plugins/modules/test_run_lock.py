@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.genesis.model_ops.plugins.modules import run_lock
 from ansible_collections.genesis.model_ops.tests.unit.helpers import run_module, run_module_as
@@ -129,48 +127,4 @@ def test_a_lock_folder_the_run_may_not_write_fails_clearly(shared_tmp):
     assert os.listdir(str(folder)) == []
 
 
-def race(path, racers):
-    """racers processes run the module at the same moment, once each (timeout 0); returns the run ids it gave the lock."""
-    gate_read, gate_write = os.pipe()
-    out_read, out_write = os.pipe()
-    children = []
-    for number in range(racers):
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.close(gate_write)
-                sys.stdout = open(out_write, 'w', encoding='utf-8')  # pylint: disable=consider-using-with
-                os.read(gate_read, 1)  # every racer waits here until all are forked
-                with patch_module_args({'run_id': 'run-%d' % number, 'path': path, 'timeout': 0}):
-                    run_lock.main()
-            finally:
-                sys.stdout.flush()
-                os._exit(0)
-        children.append(pid)
-    os.close(gate_read)
-    os.write(gate_write, b'x' * racers)
-    os.close(gate_write)
-    for pid in children:
-        os.waitpid(pid, 0)
-    os.close(out_write)
-    with os.fdopen(out_read, 'rb') as out:
-        results = [json.loads(line) for line in out.read().decode().splitlines() if line.strip()]
-    assert len(results) == racers, results
-    return [result['holder']['run_id'] for result in results if not result.get('failed')]
-
-
-def test_racing_runs_on_an_expired_or_free_lock_end_with_one_holder(tmp_path):
-    # The lease taken over by check-then-replace gave several holders in 11 of 30 such trials.
-    path = str(tmp_path / 'model_ops.lock')
-    outcomes = []
-    for trial in range(40):
-        if trial % 4:
-            with open(path, 'w', encoding='utf-8') as handle:
-                json.dump({'run_id': 'dead', 'owner': 'x', 'at': 1, 'expires': time.time() - 1}, handle)
-        elif os.path.exists(path):
-            os.unlink(path)
-        winners = race(path, 2 + trial % 4)
-        with open(path, encoding='utf-8') as handle:
-            holder = json.load(handle)['run_id']
-        outcomes.append((winners, holder))
-    assert all(len(winners) == 1 and winners[0] == holder for winners, holder in outcomes), outcomes
+# Runs racing for the lock, 1,000 times: tests/faults/test_lock_races.py
