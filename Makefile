@@ -13,11 +13,12 @@ LINK := .collections/ansible_collections/genesis/model_ops
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup system-packages demo test static lint sanity unit integration lab-up lab-down lab-status build ee-context ee clean
+.PHONY: help setup system-packages demo test static lint sanity unit faults integration lab-up lab-down lab-status build ee-context ee clean
 
 help:
 	@echo "make demo          set everything up, start a $(HOSTS)-host lab, run the main job on it"
-	@echo "make test          lint, sanity, unit and integration tests (starts its own lab)"
+	@echo "make test          lint, sanity, unit, fault and integration tests (starts its own lab)"
+	@echo "make faults        the fault suite (lock races, kill -9, concurrent edits, ...); figures to docs/reliability.md"
 	@echo "make lab-up HOSTS=N / make lab-down / make lab-status"
 
 setup: $(VENV)/.installed $(LINK) system-packages
@@ -78,6 +79,12 @@ sanity: setup
 unit: setup
 	$(PY) -m pytest tests/unit -q
 
+# Each fault tried many times; the counts go to docs/reliability.md (only when every count is 0).
+# The fault tests print their counts (and keep them in tests/output/faults.json);
+# `make faults FAULTS_DOC=docs/reliability.md` also writes them into that table.
+faults: setup
+	FAULTS_DOC=$(FAULTS_DOC) $(PY) -m pytest tests/faults -q -p no:cacheprovider
+
 integration: setup
 	$(PY) -m pytest tests/lab tests/integration -q -p no:cacheprovider -n 2 --dist worksteal
 
@@ -86,7 +93,7 @@ integration: setup
 test: setup
 	@$(MAKE) --no-print-directory -j2 --output-sync=target integration static
 
-static: lint sanity unit
+static: lint sanity unit faults
 
 build: setup
 	$(BIN)/ansible-galaxy collection build --force

@@ -10,6 +10,11 @@ class ModuleDocFragment:
     # Attributes every module of this collection shares.
     DOCUMENTATION = r"""
 options: {}
+notes:
+  - An option that is a number takes an integer, a float (where a fraction is allowed) or a string of plain ASCII
+    digits such as V("30") or V("2.5"). Anything else is refused with a message naming the value and what is
+    allowed, nothing changed; so are a sign, surrounding spaces, a newline, an exponent, V(nan), V(inf), and digits
+    of another script.
 attributes:
   action_group:
     description: Use C(group/genesis.model_ops.model_ops) in C(module_defaults) to set defaults for this module.

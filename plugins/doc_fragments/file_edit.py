@@ -14,7 +14,7 @@ options:
   lock_timeout:
     description:
       - Seconds to wait for another run on the same file to finish before failing.
-    type: float
+    type: raw
     default: 30
   audit_log:
     description:

@@ -15,7 +15,7 @@ options:
     description:
       - Seconds one HTTP request to the health endpoint may take in all, connecting, the headers and the whole
         body. A server that answers slowly, a byte at a time, is cut off then, as one that does not answer.
-    type: float
+    type: raw
     default: 10
   validate_certs:
     description: Verify the TLS certificate of an C(https) health endpoint.
@@ -97,10 +97,10 @@ options:
     description:
       - An agent whose error rate is above this gets an V(error_rate_high) finding and is at least V(degraded).
       - The runbook's alert threshold. A site may set a stricter one than its service's.
-    type: float
+    type: raw
     default: 0.05
   fallback_rate_threshold:
     description: Like O(error_rate_threshold), for the fallback rate (V(fallback_rate_high)).
-    type: float
+    type: raw
     default: 0.10
 """

@@ -17,6 +17,9 @@ options:
         (normally the controller) is used.
       - The module fails when neither is set. The key is never returned or logged; results identify it by
         a fingerprint, the first 8 hex digits of its SHA-256.
+      - Whitespace around the key (the newline a vault value or an environment variable often ends in) is dropped,
+        and the fingerprint is that of the key without it. A key holding whitespace inside, a control character or a
+        character that is not ASCII is refused, with a message that does not show it.
     type: str
   server_url:
     description:
@@ -26,9 +29,11 @@ options:
     default: https://api.mistral.ai
   timeout:
     description:
-      - Seconds one HTTP call may take before it is abandoned and reported as a C(timeout).
-      - Always passed to the SDK (as C(timeout_ms)), since SDKs older than 2.4.13 have no timeout of their own.
-    type: float
+      - Seconds one HTTP call may take in all, connecting, sending and the whole answer, before it is abandoned and
+        reported as a C(timeout). An answer that comes a byte at a time is cut off then, as one that does not come.
+      - Also passed to the SDK (as C(timeout_ms), which bounds each read), since SDKs older than 2.4.13 have no timeout
+        of their own.
+    type: raw
     default: 10.0
 requirements:
   - mistralai >= 1.0 (SDK 1.x and 2.x or later import paths both work)

@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 """What every part of the collection shares: a finding, the one masking rule, a key's
-fingerprint, the env-file line parser, the rollout percentage.
+fingerprint and its normal form, the env-file line parser, the one rule for numbers given as
+options or variables (the rollout percentage among them).
 
 Standard library only: every module that runs on a host ships this file.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import urllib.parse
 
@@ -86,18 +88,94 @@ def env_assignment(line):
     return name.strip(), value
 
 
-def parse_percentage(value):
-    """value as an int 0..100; strings of digits are fine. Raises ValueError naming the value."""
-    number = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
-    elif isinstance(value, str) and re.match(r'^\s*[+-]?\d+\s*$', value):
-        number = int(value)
-    if number is None or not 0 <= number <= 100:
-        raise ValueError('percentage must be an integer from 0 to 100, got %r' % (value,))
-    return number
+class Number:
+    """What a number option or variable allows: plain ASCII digits (a point too unless integer),
+    from low (or above it) to high.
+
+    A real int, a finite float (unless integer) or a string of plain digits is a number; nothing
+    else is: not a bool, not ' 5 ', '+5', '5\\n', '1e2', 'nan', nor digits of another script
+    ('\u0663', which Python's int() would take as 3).
+    """
+
+    def __init__(self, low=0, high=None, integer=False, above=False, unit=''):
+        self.low, self.high, self.integer, self.above, self.unit = low, high, integer, above, unit
+
+    def allowed(self):
+        kind = ('an integer' if self.integer else 'a number') + (' of %s' % self.unit if self.unit else '')
+        if self.high is None:
+            return '%s %s %s' % (kind, 'above' if self.above else 'from', self.low)
+        if self.above:
+            return '%s above %s, at most %s' % (kind, self.low, self.high)
+        return '%s from %s to %s' % (kind, self.low, self.high)
+
+    def parse(self, name, value):
+        """value as an int (or a float), or ValueError naming name, the value and what is allowed."""
+        number = None
+        if isinstance(value, bool):
+            pass
+        elif isinstance(value, int):
+            number = value
+        elif isinstance(value, float) and not self.integer and math.isfinite(value):
+            number = value
+        elif isinstance(value, str) and len(value) <= 30 and (_PLAIN_INTEGER if self.integer else _PLAIN_NUMBER).match(value):
+            number = float(value) if '.' in value else int(value)
+        if (number is None or number < self.low or (self.above and number == self.low)
+                or (self.high is not None and number > self.high)):
+            raise ValueError('%s=%s is not allowed: give %s' % (name, shown(value), self.allowed()))
+        return number
+
+
+_PLAIN_INTEGER = re.compile(r'[0-9]+\Z')
+_PLAIN_NUMBER = re.compile(r'[0-9]+(?:\.[0-9]+)?\Z')
+PERCENTAGE = Number(0, 100, integer=True)
+# What a timeout, a wait or a lease may be: past 10**9 seconds (31 years) the clocks and sockets
+# that take it overflow.
+MAX_SECONDS = 10 ** 9
+
+
+def seconds(above=False, integer=False):
+    """The rule of an option that is a number of seconds: from 0 (or above it)."""
+    return Number(0, MAX_SECONDS, integer=integer, above=above, unit='seconds')
+
+
+def shown(value, limit=40):
+    """value as a message shows it: repr (quotes, escapes: ' 5 ' and '5\\n' stay visible), cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + '...'
+
+
+def check_numbers(params, rules):
+    """Turn the number options of params named in rules ({name: Number}) into numbers, in place;
+    an option left out (None) stays None. Returns the message for the first bad one, or None."""
+    for name, rule in rules.items():
+        if params.get(name) is not None:
+            try:
+                params[name] = rule.parse(name, params[name])
+            except ValueError as exc:
+                return str(exc)
+    return None
+
+
+def parse_percentage(value, name='percentage'):
+    """value as an int 0..100 (a real int, or plain ASCII digits). Raises ValueError naming the value."""
+    return PERCENTAGE.parse(name, value)
+
+
+def normalize_key(value, name='api_key'):
+    """An API key as given (a vault value or an environment variable often ends in a newline),
+    without its surrounding whitespace. Raises ValueError for a key that cannot be one (empty, or
+    holding a space, a control or non-ASCII character); the message never shows the key."""
+    if not isinstance(value, str):
+        raise ValueError('%s must be a string (the key is not shown)' % name)
+    key = value.strip()
+    if not key:
+        raise ValueError('%s is empty: give the key' % name)
+    for char in key:
+        if not ' ' < char < '\x7f':
+            what = ('a control character (a newline, a tab)' if ord(char) < 32 or ord(char) == 127 else
+                    'whitespace inside it' if char.isspace() else 'a character that is not ASCII')
+            raise ValueError('%s holds %s: give the key alone, printable ASCII as issued (the key is not shown)' % (name, what))
+    return key
 
 
 # --- masking ------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import re
 import time
 import types
 
-from ansible_collections.genesis.model_ops.plugins.module_utils._common import env_assignment, fingerprint as _fingerprint
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import env_assignment, fingerprint as _fingerprint, mask
 from ansible_collections.genesis.model_ops.plugins.module_utils._files import ConfigError, commit, locked
 
 MODE = 0o600
@@ -51,12 +51,13 @@ def plan(text, name, value):
     return ''.join(lines), old
 
 
-def masked(text, name, value_fps):
-    """text with every assignment of name showing the fingerprint of its value, for a diff."""
+def masked(text, name):
+    """text for a diff: every assignment of name showing the fingerprint of its value, every other line masked
+    (an env file holds other credentials, and old keys in comments)."""
     out = []
     for line in text.splitlines(True):
         value = _line_value(line, name)
-        out.append('%s=<sha256:%s>\n' % (name, fingerprint(value)) if value is not None else line)
+        out.append('%s=<sha256:%s>\n' % (name, fingerprint(value)) if value is not None else mask(line))
     return ''.join(out)
 
 
@@ -90,7 +91,7 @@ def set_value(path, name, value, check_mode=False, backup=False, lock_timeout=30
     mode_ok = st is not None and (st.st_mode & 0o777) == MODE
     result = dict(changed=new_text != text or not mode_ok, path=path, name=name, fingerprint_before=fingerprint(old),
                   fingerprint_after=fingerprint(value), mode='0600')
-    result['diff'] = dict(before=masked(text, name, None), after=masked(new_text, name, None),
+    result['diff'] = dict(before=masked(text, name), after=masked(new_text, name),
                           before_header=path, after_header=path)
     if not result['changed'] or check_mode:
         return result

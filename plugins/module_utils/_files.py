@@ -18,18 +18,22 @@ import contextlib
 import datetime
 import errno
 import fcntl
+import hashlib
 import json
 import os
+import re
 import stat
 import tempfile
 import time
 
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import check_numbers, seconds
 # The options every editing module shares (plugins/doc_fragments/file_edit.py documents them).
 EDIT_ARGUMENT_SPEC = dict(
-    lock_timeout=dict(type='float', default=30),
+    lock_timeout=dict(type='raw', default=30),
     audit_log=dict(type='path'),
     audit_context=dict(type='dict', default={}),
 )
+EDIT_NUMBERS = dict(lock_timeout=seconds())
 # What a caller's audit_context may not override: the facts of the change itself.
 AUDIT_FIELDS = ('at', 'file', 'key', 'before', 'after', 'backup')
 
@@ -39,9 +43,10 @@ class ConfigError(Exception):
 
 
 def edit_option_error(params):
-    """A message naming a bad EDIT_ARGUMENT_SPEC option and what is allowed, or None."""
-    if params['lock_timeout'] < 0:
-        return 'lock_timeout must be 0 or more seconds, got %s' % params['lock_timeout']
+    """A message naming a bad EDIT_ARGUMENT_SPEC option and what is allowed, or None (the numbers made numbers)."""
+    error = check_numbers(params, EDIT_NUMBERS)
+    if error:
+        return error
     bad = sorted(set(params['audit_context'] or {}) & set(AUDIT_FIELDS))
     if bad:
         return 'audit_context may not set %s: those record the change itself' % ', '.join(bad)
@@ -83,12 +88,14 @@ def locked(path, target, timeout):
 def commit(path, target, old, new, st, backup=False, audit_log=None, audit_context=None, record=None):
     """Replace target (the file at path, read as old under the caller's lock) with new, and record it.
 
-    In this order: the audit log opened (one that cannot be written changes nothing), old kept
-    as a backup when asked, new written atomically, then one audit line appended: audit_context's
+    In this order: the audit log opened (one that cannot be written changes nothing), what a run
+    killed mid-write left removed, old kept as a backup when asked, new written atomically, then
+    one audit line appended: audit_context's
     keys, at, file, record's keys (key, before, after), backup. Returns (backup file or None,
     audit line or None); raises ConfigError naming what failed.
     """
     with _audit_log(audit_log) as append:
+        remove_stale_temps(target)
         try:
             backup_file = _backup(target, old, st) if backup else None
             write_atomically(target, new, st)
@@ -104,6 +111,48 @@ def commit(path, target, old, new, st, backup=False, audit_log=None, audit_conte
             raise ConfigError('%s changed (%s: %r -> %r) but the audit log %s could not be written: %s' % (
                 path, line['key'], line['before'], line['after'], audit_log, exc.strerror)) from exc
         return backup_file, line
+
+
+def restore(path, backup, parse=None, check_mode=False, lock_timeout=30.0, audit_log=None, audit_context=None):
+    """Put the file at path (a symlink's target; the link kept) back to the bytes of backup, the way commit()
+    writes: under path's lock, a temporary file with the file's owner and mode (the backup's when the file is
+    gone), renamed over it, one audit line. parse(data) raises ValueError for a backup that is no valid file of
+    its kind, checked before anything is written. Returns (changed, old bytes or None, new bytes, audit line or
+    None); raises ConfigError, having changed nothing, naming what failed."""
+    target = os.path.realpath(path)
+    try:
+        with open(backup, 'rb') as handle:
+            backup_st, data = os.fstat(handle.fileno()), handle.read()
+        if parse:
+            parse(data)
+    except OSError as exc:
+        raise ConfigError('cannot read the backup %s: %s; nothing changed' % (backup, _why(exc))) from exc
+    except ValueError as exc:
+        raise ConfigError('the backup %s is not a valid file to restore: %s; nothing changed' % (backup, exc)) from exc
+
+    def current():
+        try:
+            with open(target, 'rb') as handle:
+                return os.fstat(handle.fileno()), handle.read()
+        except FileNotFoundError:
+            return backup_st, None
+        except OSError as exc:
+            raise ConfigError('cannot read %s: %s; nothing changed' % (path, _why(exc))) from exc
+
+    st, old = current()
+    if old == data or check_mode:
+        return old != data, old, data, None
+    with locked(path, target, lock_timeout):
+        st, old = current()  # again, under the lock
+        if old == data:
+            return False, old, data, None
+        _, line = commit(path, target, old, data, st, audit_log=audit_log, audit_context=audit_context,
+                         record=dict(key='(restored from %s)' % backup, before=_digest(old), after=_digest(data)))
+    return True, old, data, line
+
+
+def _digest(data):
+    return None if data is None else 'sha256:' + hashlib.sha256(data).hexdigest()[:16]
 
 
 @contextlib.contextmanager
@@ -152,6 +201,24 @@ def _backup(target, data, st):
     write_atomically(backup, data, st)
     os.utime(backup, ns=(st.st_atime_ns, st.st_mtime_ns))
     return backup
+
+
+def remove_stale_temps(path):
+    """Remove the temporary files write_atomically left beside path (for path or one of its backups) when a
+    run was killed between writing one and renaming it. Call it only under path's lock: a temporary file
+    then is no other run's work in progress. Returns the names removed."""
+    directory, name = os.path.split(path)
+    # tempfile's names: .<name>.<8 characters>.tmp, and .<name>.<stamp>Z.bak.<8 characters>.tmp for a backup
+    stale = re.compile(r'\.%s\.(?:[0-9]{8}T[0-9]{12}Z\.bak\.)?[a-z0-9_]{8}\.tmp\Z' % re.escape(name))
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.listdir(directory or '.'):
+            full = os.path.join(directory or '.', entry)
+            with contextlib.suppress(OSError):
+                if stale.match(entry) and stat.S_ISREG(os.lstat(full).st_mode):
+                    os.unlink(full)
+                    removed.append(entry)
+    return removed
 
 
 def write_atomically(path, data, st=None):

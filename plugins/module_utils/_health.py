@@ -22,7 +22,7 @@ import json
 import time
 import urllib.parse
 
-from ansible_collections.genesis.model_ops.plugins.module_utils._common import finding, mask
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import Number, check_numbers, finding, mask, seconds
 from ansible_collections.genesis.model_ops.plugins.module_utils._http import http_get, tls_context
 from ansible_collections.genesis.model_ops.plugins.module_utils._jmespath_lite import ExpressionError, compile_expression
 
@@ -56,23 +56,20 @@ EXCERPT_CHARS = 200
 
 # The options of every module that probes a health endpoint (plugins/doc_fragments/health_probe.py documents them).
 HEALTH_PROBE_ARGUMENT_SPEC = dict(
-    timeout=dict(type='float', default=10),
+    timeout=dict(type='raw', default=10),
     validate_certs=dict(type='bool', default=True),
     fields=dict(type='dict', apply_defaults=True, options=dict(
         (name, dict(type='str', default=default)) for name, default in DEFAULT_FIELDS.items())),
-    error_rate_threshold=dict(type='float', default=0.05),
-    fallback_rate_threshold=dict(type='float', default=0.10),
+    error_rate_threshold=dict(type='raw', default=0.05),
+    fallback_rate_threshold=dict(type='raw', default=0.10),
 )
+HEALTH_PROBE_NUMBERS = dict(timeout=seconds(above=True), error_rate_threshold=Number(0, 1),
+                            fallback_rate_threshold=Number(0, 1))
 
 
 def probe_option_error(params):
-    """A message naming a bad HEALTH_PROBE_ARGUMENT_SPEC option and what is allowed, or None."""
-    if params['timeout'] <= 0:
-        return 'timeout must be above 0, got %s' % params['timeout']
-    for name in ('error_rate_threshold', 'fallback_rate_threshold'):
-        if not 0 <= params[name] <= 1:
-            return '%s must be between 0 and 1, got %s' % (name, params[name])
-    return None
+    """A message naming a bad HEALTH_PROBE_ARGUMENT_SPEC option and what is allowed, or None (the numbers made numbers)."""
+    return check_numbers(params, HEALTH_PROBE_NUMBERS)
 
 
 def _excerpt(body):
@@ -119,8 +116,9 @@ class HealthProbe:
         Returns http_get's answer with url, and error a (code, message) when no HTTP answer came.
         """
         timeout = self.timeout if deadline is None else min(self.timeout, deadline - self.clock())
-        answer = dict(http_get(url, timeout, context=self.ssl_context, use_proxy=self.use_proxy, max_body=MAX_BODY,
-                               clock=self.clock), url=url)
+        answer = http_get(url, timeout, context=self.ssl_context, use_proxy=self.use_proxy, max_body=MAX_BODY,
+                          clock=self.clock)
+        url = answer['url'] = mask(url)  # what the result and its messages show: no password of the URL
         if answer['error'] == 'timeout':
             answer['error'] = ('timeout', 'no answer from %s within %gs' % (url, max(timeout, 0)))
         elif answer['error']:
@@ -242,7 +240,7 @@ class HealthProbe:
         (never raises for what the network or payload does)."""
         base_url = base_url.rstrip('/')
         findings = []
-        result = {'url': base_url, 'status': 'unknown', 'healthy': False, 'http_status': None, 'latency_ms': None,
+        result = {'url': mask(base_url), 'status': 'unknown', 'healthy': False, 'http_status': None, 'latency_ms': None,
                   'version': None, 'started_at': None, 'config': None, 'agents': {}, 'findings': findings}
         answer = self.fetch(base_url + '/health', deadline)
         result['http_status'], result['latency_ms'] = answer['http_status'], answer['latency_ms']
@@ -282,8 +280,8 @@ class HealthProbe:
             # status, or a site that reports otherwise, gets that verdict too.
             result['status'] = worst([reported] + agent_statuses) or 'unknown'
         if result['status'] == 'down':
-            findings.append(finding('service_down', 'critical', '%s: the service is down' % base_url,
-                                    url=base_url, http_status=result['http_status'], reported=reported,
+            findings.append(finding('service_down', 'critical', '%s: the service is down' % result['url'],
+                                    url=result['url'], http_status=result['http_status'], reported=reported,
                                     agents_down=sorted(name for name, agent in result['agents'].items()
                                                        if agent['status'] == 'down')))
         result['healthy'] = result['status'] == 'ok' and all(status == 'ok' for status in agent_statuses)
@@ -301,17 +299,18 @@ class HealthProbe:
         return self._empty_agent(answer['http_status'])
 
     def wait_healthy(self, base_url, wait_timeout, wait_interval, baseline=None, sleep=time.sleep):
-        """Probe until healthy (with a baseline: no worse, see worse_than()) or wait_timeout seconds have
-        passed, probes included: a request still going at the deadline is cut short there (wait_timeout 0
-        is one probe, with its own timeout). Returns the last result with `attempts` (and `worse` with a baseline)."""
+        """Probe until healthy (with a baseline: no worse, and no agent idle on a new model, see worse_than())
+        or wait_timeout seconds have passed, probes included: a request still going at the deadline is cut
+        short there (wait_timeout 0 is one probe, with its own timeout). Returns the last result with
+        `attempts` (and `worse` and `idle` with a baseline)."""
         deadline = self.clock() + wait_timeout
         attempts = 0
         while True:
             attempts += 1
             result = self.probe(base_url, deadline if wait_timeout > 0 else None)
             if baseline is not None:
-                result['worse'] = worse_than(result, baseline)
-                done = not result['worse']
+                result['worse'], result['idle'] = worse_than(result, baseline)
+                done = not result['worse'] and not result['idle']
             else:
                 done = result['healthy']
             if done or self.clock() + wait_interval >= deadline:
@@ -321,21 +320,50 @@ class HealthProbe:
         return result
 
 
+def configured_models(result, agent):
+    """The models an agent may route to by the loaded config: its baseline, and its fine-tuned model unless the
+    config turns fine-tuned models off or rolls out 0% (a per-agent switch is not in the payload). Empty when
+    the payload names neither."""
+    config = result.get('config') if isinstance(result.get('config'), dict) else {}
+    finetuned_on = config.get('use_finetuned') is not False and config.get('rollout_percentage') != 0
+    models = (agent.get('baseline_model'), agent.get('finetuned_model') if finetuned_on else None)
+    return {model for model in models if model}
+
+
 def worse_than(result, baseline):
-    """What keeps a probe from counting as recovered against a baseline (an earlier probe), as sorted text:
-    the service not answering, an agent worse than it was (an agent the baseline lacks counts as ok before),
-    or an agent whose window holds no request yet (a service just started has nothing to judge by)."""
+    """(worse, idle) of a probe against a baseline (an earlier probe), each as sorted text.
+
+    worse: the service not answering, or worse than it was and than its agents say; no agent reported; an agent
+    of the baseline missing; an agent worse than it was (one the baseline lacks counts as ok before); an agent
+    with no request since the restart that routes to a model its config does not name. An agent with no request
+    is otherwise judged by its status alone: a quiet host is not put back for being quiet.
+    idle: the agents with no request yet on a model other than the one they served before, which a caller may
+    wait on for a while (their first request is the first evidence the new model works)."""
     if result['status'] not in _RANK:
-        return ['service %s' % result['status']]
+        return ['service %s' % result['status']], []
     before = baseline.get('agents') or {}
-    out = []
-    for name, agent in sorted((result.get('agents') or {}).items()):
-        was = (before.get(name) or {}).get('status') or 'ok'
-        if _RANK.get(agent.get('status'), 3) > _RANK.get(was, 3):
-            out.append('%s %s (was %s)' % (name, agent.get('status'), was))
-        elif agent.get('requests') == 0:
-            out.append('%s has served no request yet' % name)
-    return out
+    after = result.get('agents') or {}
+    if not after:
+        return ['no agent reported (%d before)' % len(before)], []
+    worse = ['%s missing (was %s)' % (name, before[name].get('status')) for name in sorted(set(before) - set(after))]
+    idle = []
+    for name, agent in sorted(after.items()):
+        was = before.get(name) or {}
+        status, was_status = agent.get('status'), was.get('status') or 'ok'
+        models = configured_models(result, agent)
+        if _RANK.get(status, 3) > _RANK.get(was_status, 3):
+            worse.append('%s %s (was %s)' % (name, status, was_status))
+        elif agent.get('requests') != 0:
+            continue
+        elif models and agent.get('model') not in models:
+            worse.append('%s has served no request and routes to %s, not its configured model' % (name, agent.get('model')))
+        elif agent.get('model') != was.get('model'):
+            idle.append('%s has served no request yet on %s (was on %s)' % (name, agent.get('model'), was.get('model')))
+    service_worst = _RANK[result['status']]
+    if service_worst > _RANK.get(baseline.get('status'), 0) and service_worst > max(
+            _RANK.get(agent.get('status'), 0) for agent in after.values()):
+        worse.append('service %s (was %s)' % (result['status'], baseline.get('status')))
+    return worse, idle
 
 
 def probe_targets(check, targets, concurrency):

@@ -16,13 +16,17 @@ modules that make no HTTP call do not ship it.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import io
 import socket
 import ssl
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import mask
 
 # socket.timeout is TimeoutError from Python 3.10 on; a host may run an older one.
 TIMEOUTS = (socket.timeout, TimeoutError)
@@ -129,7 +133,13 @@ def http_get(url, timeout, context=None, use_proxy=True, max_body=1024 * 1024, c
     handlers = [_Handler(deadline, clock, context or tls_context())]
     if not use_proxy:
         handlers.append(urllib.request.ProxyHandler({}))
-    request = urllib.request.Request(url, headers={'Accept': 'application/json', 'User-Agent': 'ansible-httpget'})
+    headers = {'Accept': 'application/json', 'User-Agent': 'ansible-httpget'}
+    parts = urllib.parse.urlsplit(url)
+    if '@' in parts.netloc:  # user:password@ is Basic authentication, not part of the host (nor of any message)
+        userinfo, _, host = parts.netloc.rpartition('@')
+        headers['Authorization'] = 'Basic ' + base64.b64encode(urllib.parse.unquote(userinfo).encode('utf-8')).decode('ascii')
+        url = urllib.parse.urlunsplit(parts._replace(netloc=host))
+    request = urllib.request.Request(url, headers=headers)
     try:
         try:
             response = urllib.request.build_opener(*handlers).open(request, timeout=timeout)
@@ -143,6 +153,6 @@ def http_get(url, timeout, context=None, use_proxy=True, max_body=1024 * 1024, c
         if isinstance(reason, TIMEOUTS) or isinstance(exc, TIMEOUTS) or 'timed out' in str(reason) or clock() >= deadline:
             answer.update(error='timeout', reason='no answer within %gs' % timeout)
         elif answer['http_status'] is None:
-            answer.update(error='unreachable', reason=str(reason or type(exc).__name__))
+            answer.update(error='unreachable', reason=mask(str(reason or type(exc).__name__)))
     answer['latency_ms'] = round((clock() - start) * 1000, 1)
     return answer

@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 
 from ansible.module_utils.basic import env_fallback
 
-from ansible_collections.genesis.model_ops.plugins.module_utils._common import fingerprint, mask
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import Number, check_numbers, fingerprint, mask, normalize_key, seconds
 
 # SDK >= 2.0 moved the client to mistralai.client; 1.x has it at the top level.
 try:
@@ -47,8 +47,10 @@ except ImportError:
 MISTRAL_API_ARGSPEC = dict(
     api_key=dict(type='str', no_log=True, fallback=(env_fallback, ['MISTRAL_API_KEY'])),
     server_url=dict(type='str', default='https://api.mistral.ai'),
-    timeout=dict(type='float', default=10.0),
+    timeout=dict(type='raw', default=10.0),
 )
+MISTRAL_NUMBERS = dict(timeout=seconds(above=True), retries=Number(0, 100, integer=True), max_retry_wait=seconds(),
+                       concurrency=Number(1, 64, integer=True))
 
 DEFAULT_RETIRED_MODELS = {
     'open-mistral-7b': {'retired_on': '2025-03-30', 'replacement': 'ministral-8b-latest'},
@@ -119,19 +121,19 @@ def retry_after_seconds(value, now=None):
 
 
 def validate(params):
-    """Return a message naming the bad value and what is allowed, or None."""
+    """Return a message naming the bad value and what is allowed, or None; the key and the numbers
+    of params are put in their normal form (the key stripped, numbers made numbers) on the way."""
     if not params.get('api_key'):
         return 'No API key: set the api_key option or the MISTRAL_API_KEY environment variable on the controller.'
+    try:
+        params['api_key'] = normalize_key(params['api_key'])
+    except ValueError as exc:
+        return '%s.' % exc
     if not params['server_url'].startswith(('http://', 'https://')):
-        return 'server_url=%s is not allowed: give an http:// or https:// URL.' % params['server_url']
-    if params['timeout'] <= 0:
-        return 'timeout=%s is not allowed: give a number of seconds above 0.' % params['timeout']
-    if params['retries'] < 0:
-        return 'retries=%s is not allowed: give 0 or more.' % params['retries']
-    if params['max_retry_wait'] < 0:
-        return 'max_retry_wait=%s is not allowed: give 0 or more seconds.' % params['max_retry_wait']
-    if params['concurrency'] < 1:
-        return 'concurrency=%s is not allowed: give 1 or more.' % params['concurrency']
+        return 'server_url=%s is not allowed: give an http:// or https:// URL.' % mask(params['server_url'])
+    error = check_numbers(params, MISTRAL_NUMBERS)
+    if error:
+        return error + '.'
     for option in ('models', 'chat_models'):
         for model_id in params[option]:
             if not model_id or not model_id.strip() or model_id != model_id.strip():
@@ -141,6 +143,10 @@ def validate(params):
             return ('retired_models[%s]=%r is not allowed: give a dict with retired_on (a date) and optionally'
                     ' replacement (a model id).' % (model_id, entry))
     return None
+
+
+class CallTimeout(Exception):
+    """A call with no complete answer by its deadline (classified as a timeout by its name)."""
 
 
 class Failure:
@@ -211,29 +217,33 @@ def rate_headers(headers):
 
 
 class _CountingClient:
-    """Stands in for the SDK's HTTP client: counts each request sent, keeps each thread's last answer."""
+    """Stands in for the SDK's HTTP client: counts each request sent, keeps the last answer's headers.
+
+    The last answer is kept per thread: a call abandoned at its deadline may still get its answer
+    later, in its own thread, and must not pass it off as the answer to the next call.
+    """
 
     def __init__(self, inner):
         self._inner = inner
         self._lock = threading.Lock()
-        self._answer = threading.local()  # the model checks run in threads: each reads its own answer
+        self._local = threading.local()
         self.calls = 0
 
     @property
     def last_status(self):
-        return getattr(self._answer, 'status', None)
+        return getattr(self._local, 'status', None)
 
     @property
     def last_headers(self):
-        return getattr(self._answer, 'headers', {})
+        return getattr(self._local, 'headers', {})
 
     def send(self, request, **kwargs):
         with self._lock:
             self.calls += 1
-        self._answer.status, self._answer.headers = None, {}
+        self._local.status, self._local.headers = None, {}
         response = self._inner.send(request, **kwargs)
-        self._answer.status = response.status_code
-        self._answer.headers = dict((k.lower(), v) for k, v in response.headers.items())
+        self._local.status = response.status_code
+        self._local.headers = dict((k.lower(), v) for k, v in response.headers.items())
         return response
 
     def build_request(self, *args, **kwargs):
@@ -288,6 +298,17 @@ class Checker:
         self.ratelimit_headers = {}
         self.retry_after = None
         self.limited = 0
+        self._answer = threading.local()  # the last answered call's status, per thread: the model checks run side by side
+
+    @property
+    def last_status(self):
+        """The status of this thread's last answered call."""
+        return getattr(self._answer, 'status', None)
+
+    @property
+    def last_headers(self):
+        """The headers (lower-case names) of this thread's last answered call."""
+        return getattr(self._answer, 'headers', {})
 
     def _note(self, status, headers):
         """Keep what an answer says about the rate limit; returns its quota headers."""
@@ -315,6 +336,32 @@ class Checker:
             self.waited += wait
         return wait
 
+    def _attempt(self, method, kwargs):
+        """One SDK call, all of it within the timeout: (result, status, headers); raises what the SDK raised,
+        or CallTimeout.
+
+        The SDK's timeout_ms bounds each connect and each read, not the call: an answer trickled a
+        byte at a time keeps a call going as long as the server likes. So the call runs in a thread
+        of its own, and is abandoned, not waited for, at the deadline (a daemon thread: it ends with
+        the module, and its late answer goes nowhere, see _CountingClient).
+        """
+        outcome = {}
+
+        def work():
+            try:
+                outcome['answer'] = (method(retries=None, timeout_ms=self.timeout_ms, **kwargs),
+                                     self.transport.last_status, self.transport.last_headers)
+            except Exception as exc:  # pylint: disable=broad-exception-caught  # handed to the caller
+                outcome['error'] = exc
+        worker = threading.Thread(target=work, name='mistral-call', daemon=True)
+        worker.start()
+        worker.join(self.timeout_ms / 1000.0)
+        if 'answer' in outcome:
+            return outcome['answer']
+        if 'error' in outcome:
+            raise outcome['error']
+        raise CallTimeout('no complete answer within %gs' % (self.timeout_ms / 1000.0))
+
     def call(self, method, **kwargs):
         """One SDK call (SDK retries off), retried here only when asked.
 
@@ -322,7 +369,7 @@ class Checker:
         attempt = 0
         while True:
             try:
-                result = method(retries=None, timeout_ms=self.timeout_ms, **kwargs)
+                result, status, headers = self._attempt(method, kwargs)
             except Exception as exc:  # pylint: disable=broad-exception-caught  # every failure is a result
                 failure = classify(exc, self.secrets)
                 quota = self._note(failure.status, failure.headers)
@@ -332,12 +379,13 @@ class Checker:
                 self.sleep(wait)
                 attempt += 1
                 continue
-            return result, None, self._note(self.transport.last_status, self.transport.last_headers)
+            self._answer.status, self._answer.headers = status, headers
+            return result, None, self._note(status, headers)
 
     def check_key(self):
         _dummy, failure, quota = self.call(self.sdk.models.list)
         if failure is None:
-            return dict(authenticated=True, status=self.transport.last_status, error_kind=None, message=None, headers=quota)
+            return dict(authenticated=True, status=self.last_status, error_kind=None, message=None, headers=quota)
         return dict(authenticated=False if failure.kind == 'auth' else None,
                     status=failure.status, error_kind=failure.kind, message=failure.message, headers=quota)
 
@@ -352,7 +400,7 @@ class Checker:
                 with self._lock:
                     self.tokens += _value(_value(response, 'usage'), 'total_tokens') or 0
                 # A chat answer names a deprecation only in this header.
-                deprecation = _date(self.transport.last_headers.get('x-model-deprecation-timestamp'))
+                deprecation = _date(self.last_headers.get('x-model-deprecation-timestamp'))
         else:
             card, failure, quota = self.call(self.sdk.models.retrieve, model_id=model_id)
             if failure is None:
@@ -363,7 +411,7 @@ class Checker:
         entry['headers'] = quota
 
         if failure is None:
-            entry.update(exists=True, retired=False, http_status=self.transport.last_status,
+            entry.update(exists=True, retired=False, http_status=self.last_status,
                          deprecated=deprecation is not None, deprecation=deprecation, replacement=replacement)
             notes = ['available']
             if deprecation:

@@ -5,9 +5,13 @@
 """Start and restart genesis-orchestrator the contract's way (section 2): systemd, or its pid file.
 
 Process mode never stops a process by a pattern. The pid file's process is stopped only when it
-is the service of this app root: its working directory is the app root (the service is started
-there, `python3 genesis_orchestrator.py`). A pid file whose pid is gone, or now belongs to another
-process (pids are reused), is stale: nothing is signalled, the service is started.
+is provably the service of this app root (is_service()): its working directory is the app root, its
+command line ends with the service's arguments (`genesis_orchestrator.py`), and it started before the
+pid file was last written (a pid reused by a later process fails that). A pid file naming anything
+else is stale: nothing is signalled, the service is started.
+
+Nothing is stopped before everything a start needs has been checked (preflight()): a restart whose
+start is bound to fail leaves the running service alone.
 """
 
 from __future__ import annotations
@@ -52,22 +56,43 @@ def alive(pid):
         return False
 
 
-def is_service(pid, app_root):
-    """Whether pid is this app root's service: alive, and working in the app root."""
+def started_at(pid):
+    """When pid started, in seconds since the epoch (to the second: the kernel's boot time is whole seconds)."""
+    with open('/proc/%d/stat' % pid, encoding='utf-8') as handle:
+        ticks = int(handle.read().rsplit(')', 1)[1].split()[19])
+    with open('/proc/stat', encoding='utf-8') as handle:
+        boot = next(int(line.split()[1]) for line in handle if line.startswith('btime '))
+    return boot + ticks / os.sysconf('SC_CLK_TCK')
+
+
+def runs(pid, command):
+    """Whether pid's command line is command's: the same arguments after the program (an interpreter may
+    re-execute itself under another name), or, for a command without arguments, the same program name."""
+    with open('/proc/%d/cmdline' % pid, 'rb') as handle:
+        argv = [arg.decode('utf-8', 'surrogateescape') for arg in handle.read().split(b'\0')[:-1]]
+    if len(command) > 1:
+        return argv[1:][-(len(command) - 1):] == list(command[1:])
+    return bool(argv) and os.path.basename(argv[0]) == os.path.basename(command[0])
+
+
+def is_service(pid, app_root, command, pid_file):
+    """Whether pid is provably this app root's service: alive, working in the app root, running command,
+    and started no later than the pid file was written (1 s of slack: the start time is to the second)."""
     if not pid or not alive(pid):
         return False
     try:
-        return os.path.realpath(os.readlink('/proc/%d/cwd' % pid)) == os.path.realpath(app_root)
-    except OSError:
+        return (os.path.realpath(os.readlink('/proc/%d/cwd' % pid)) == os.path.realpath(app_root)
+                and runs(pid, command) and started_at(pid) <= os.stat(pid_file).st_mtime + 1.0)
+    except (OSError, ValueError, IndexError, StopIteration):
         return False
 
 
-def running_pid(pid_file, app_root):
+def running_pid(pid_file, app_root, command):
     """(pid or None, stale): the service's pid from its pid file; stale when the file names no such service."""
     pid = read_pid(pid_file)
     if pid is None:
         return None, os.path.exists(pid_file)
-    if is_service(pid, app_root):
+    if is_service(pid, app_root, command, pid_file):
         return pid, False
     return None, True
 
@@ -115,17 +140,28 @@ def _tail(path, lines=5):
     return ' | '.join(line for line in mask(text).splitlines()[-lines:] if line.strip())
 
 
-def start_process(app_root, pid_file, env_file, command, timeout, old_pid=None, sleep=time.sleep, clock=time.monotonic):
-    """Start the service detached in its app root, with the env file's variables; returns its pid.
+def preflight(app_root, env_file, command):
+    """The environment the service starts with; ServiceError for what would make its start fail before it
+    runs (app root, env file, program), so that nothing is stopped for a start bound to fail."""
+    if not os.path.isdir(app_root):
+        raise ServiceError('app_root %s is not a directory' % app_root)
+    env = {'PATH': os.environ.get('PATH', '/usr/local/bin:/usr/bin:/bin'), 'LANG': os.environ.get('LANG', 'C.UTF-8')}
+    try:
+        env.update(read_env_file(env_file))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ServiceError('cannot read the env file %s: %s' % (env_file, getattr(exc, 'strerror', None) or exc))
+    program = os.path.join(app_root, command[0]) if os.sep in command[0] else shutil.which(command[0], path=env['PATH'])
+    if not program or not os.access(program, os.X_OK) or os.path.isdir(program):
+        raise ServiceError('cannot run %s: not an executable file (command=%s, PATH=%s)' % (command[0], command, env['PATH']))
+    return env
+
+
+def start_process(app_root, pid_file, env, command, timeout, old_pid=None, sleep=time.sleep, clock=time.monotonic):
+    """Start the service detached in its app root, with env (preflight()'s); returns its pid.
 
     Ready as far as this goes when the pid file names a new live process of this app root; a
     process that exits first is a failed start, with the last lines of its output.
     """
-    env = {'PATH': os.environ.get('PATH', '/usr/local/bin:/usr/bin:/bin'), 'LANG': os.environ.get('LANG', 'C.UTF-8')}
-    try:
-        env.update(read_env_file(env_file))
-    except OSError as exc:
-        raise ServiceError('cannot read the env file %s: %s' % (env_file, exc.strerror or exc))
     out_path = os.path.join(app_root, 'logs', 'orchestrator.out')
     os.makedirs(os.path.dirname(out_path), exist_ok=True)
     with open(out_path, 'ab') as out:
@@ -137,7 +173,7 @@ def start_process(app_root, pid_file, env_file, command, timeout, old_pid=None, 
     deadline = clock() + timeout
     while clock() < deadline:
         pid = read_pid(pid_file)
-        if pid and pid != old_pid and is_service(pid, app_root):
+        if pid and pid != old_pid and is_service(pid, app_root, command, pid_file):
             return pid
         code = child.poll()
         if code is not None and not (pid and pid != old_pid and alive(pid)):
@@ -175,6 +211,8 @@ def manage(params, check_mode):
     manager = params['manager']
     if manager == 'auto':
         manager = 'systemd' if systemd_available(name) else 'process'
+    elif manager == 'systemd' and not systemd_available(name):
+        raise ServiceError('systemd does not know the unit %s here (systemctl cat %s failed, or no systemd)' % (name, name))
     result = {'manager': manager, 'state': state, 'pid_file': pid_file if manager == 'process' else None,
               'stale_pid_file': False, 'stopped': None, 'old_pid': None, 'pid': None, 'changed': False}
 
@@ -190,18 +228,17 @@ def manage(params, check_mode):
             result['pid'] = systemd_pid(name)
         return result
 
-    if not os.path.isdir(app_root):
-        raise ServiceError('app_root %s is not a directory' % app_root)
-    old, stale = running_pid(pid_file, app_root)
+    old, stale = running_pid(pid_file, app_root, params['command'])
     result.update(old_pid=old, stale_pid_file=stale)
     if state == 'started' and old:
         result['pid'] = old
         return result
+    env = preflight(app_root, params['env_file'], params['command'])  # in check mode too: it tells what would fail
     result['changed'] = True
     if check_mode:
         return result
     if old:
         result['stopped'] = stop_process(old, params['stop_timeout'])
-    result['pid'] = start_process(app_root, pid_file, params['env_file'], params['command'], params['start_timeout'],
+    result['pid'] = start_process(app_root, pid_file, env, params['command'], params['start_timeout'],
                                   old_pid=old or read_pid(pid_file))
     return result

@@ -100,6 +100,16 @@ def _load(text, message):
         raise ConfigError('%s: %s' % (message, _yaml_error(exc))) from exc
 
 
+def yaml_parses(data):
+    """Raise ValueError (naming the line, not quoting it) unless data is UTF-8 text of a YAML mapping."""
+    try:
+        document = _load(data.decode('utf-8'), 'not YAML')
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from exc
+    if not isinstance(document, dict):
+        raise ValueError('not a YAML mapping but %s' % type(document).__name__)
+
+
 def _yaml_error(exc):
     """PyYAML's message without the lines of the file it quotes: a quoted line may hold a secret."""
     if not isinstance(exc, yaml.MarkedYAMLError):

@@ -64,11 +64,11 @@ options:
     default: true
   log_minutes:
     description: Scan the log lines of the last this many minutes.
-    type: float
+    type: raw
     default: 15
   recent_s:
     description: What changed within this many seconds counts as a recent change.
-    type: int
+    type: raw
     default: 3600
 extends_documentation_fragment:
   - genesis.model_ops.attributes
@@ -277,11 +277,14 @@ findings:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import MAX_SECONDS, Number, check_numbers, seconds
 from ansible_collections.genesis.model_ops.plugins.module_utils._evidence import (
     DEFAULT_APP_ROOT, DEFAULT_ENV_FILE, HAS_YAML, collect, derived_paths)
 from ansible_collections.genesis.model_ops.plugins.module_utils._health import (
     HEALTH_PROBE_ARGUMENT_SPEC, HealthProbe, probe_option_error)
 from ansible_collections.genesis.model_ops.plugins.module_utils._jmespath_lite import ExpressionError
+
+NUMBERS = dict(log_minutes=Number(0, MAX_SECONDS // 60, above=True, unit='minutes'), recent_s=seconds(integer=True))
 
 
 def main():
@@ -296,8 +299,8 @@ def main():
             health=dict(type='bool', default=True),
             health_url=dict(type='str', default='http://localhost:8080'),
             logs=dict(type='bool', default=True),
-            log_minutes=dict(type='float', default=15),
-            recent_s=dict(type='int', default=3600),
+            log_minutes=dict(type='raw', default=15),
+            recent_s=dict(type='raw', default=3600),
             **HEALTH_PROBE_ARGUMENT_SPEC
         ),
         supports_check_mode=True,
@@ -308,10 +311,9 @@ def main():
     error = probe_option_error(params)
     if error:
         module.fail_json(msg=error)
-    if params['log_minutes'] <= 0:
-        module.fail_json(msg='log_minutes must be above 0, got %s' % params['log_minutes'])
-    if params['recent_s'] < 0:
-        module.fail_json(msg='recent_s must be 0 or more seconds, got %s' % params['recent_s'])
+    error = check_numbers(params, NUMBERS)
+    if error:
+        module.fail_json(msg=error)
 
     probe = None
     if params['health']:

@@ -39,7 +39,7 @@ options:
     description:
       - Scan the last N lines of each file.
       - Default, when O(minutes) is not set, C(1000).
-    type: int
+    type: raw
   minutes:
     description:
       - Scan the lines of the last M minutes, by the timestamp at the start of each line (without a zone,
@@ -47,16 +47,16 @@ options:
         a line without a timestamp (a traceback's continuation, say) is in the window when it comes after
         the last line older than the window.
       - A file last modified before the window is not read.
-    type: float
+    type: raw
   samples:
     description: How many of the newest matching lines to return per category.
-    type: int
+    type: raw
     default: 3
   max_bytes:
     description:
       - At most this many bytes are read from the end of each file, whatever the window; a
         V(window_truncated) finding says when that cut the window short.
-    type: int
+    type: raw
     default: 67108864
 extends_documentation_fragment:
   - genesis.model_ops.attributes
@@ -174,27 +174,29 @@ findings:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import MAX_SECONDS, Number, check_numbers
 from ansible_collections.genesis.model_ops.plugins.module_utils._logscan import DEFAULT_GLOB, scan
+
+NUMBERS = dict(lines=Number(1, 10 ** 9, integer=True), minutes=Number(0, MAX_SECONDS // 60, above=True, unit='minutes'),
+               samples=Number(0, 1000, integer=True), max_bytes=Number(1, 2 ** 40, integer=True))
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             path_glob=dict(type='str', default=DEFAULT_GLOB),
-            lines=dict(type='int'),
-            minutes=dict(type='float'),
-            samples=dict(type='int', default=3),
-            max_bytes=dict(type='int', default=67108864),
+            lines=dict(type='raw'),
+            minutes=dict(type='raw'),
+            samples=dict(type='raw', default=3),
+            max_bytes=dict(type='raw', default=67108864),
         ),
         mutually_exclusive=[('lines', 'minutes')],
         supports_check_mode=True,
     )
     params = module.params
-    for name in ('lines', 'minutes', 'max_bytes'):
-        if params[name] is not None and params[name] <= 0:
-            module.fail_json(msg='%s must be above 0, got %s' % (name, params[name]))
-    if params['samples'] < 0:
-        module.fail_json(msg='samples must be 0 or more, got %s' % params['samples'])
+    error = check_numbers(params, NUMBERS)
+    if error:
+        module.fail_json(msg=error)
     module.exit_json(**scan(params['path_glob'], lines=params['lines'], minutes=params['minutes'],
                             samples=params['samples'], max_bytes=params['max_bytes']))
 

@@ -58,22 +58,22 @@ options:
     default: []
   concurrency:
     description:
-      - How many model checks may run at the same time. The key check always runs first, alone.
-    type: int
+      - How many model checks may run at the same time, from 1 to 64. The key check always runs first, alone.
+    type: raw
     default: 8
   retries:
     description:
       - How many times one call is retried after a 429 or a 500/502/503/504 answer.
       - The default, 0, keeps the budget of one call per key and model; the answer is reported as it came.
       - Timeouts and connection errors are never retried.
-    type: int
+    type: raw
     default: 0
   max_retry_wait:
     description:
       - Seconds the module may spend waiting between retries, in total over the whole run.
       - The wait is C(Retry-After) when the API sends one, else 1, 2, 4 ... seconds. A wait that does not fit
         in what is left of this budget is not started, and the call is reported as it failed.
-    type: float
+    type: raw
     default: 30.0
   retired_models:
     description:
@@ -366,14 +366,16 @@ def main():
         models=dict(type='list', elements='str', default=[]),
         probe=dict(type='str', choices=['retrieve', 'chat'], default='retrieve'),
         chat_models=dict(type='list', elements='str', default=[]),
-        concurrency=dict(type='int', default=8),
-        retries=dict(type='int', default=0),
-        max_retry_wait=dict(type='float', default=30.0),
+        concurrency=dict(type='raw', default=8),
+        retries=dict(type='raw', default=0),
+        max_retry_wait=dict(type='raw', default=30.0),
         retired_models=dict(type='dict', default=DEFAULT_RETIRED_MODELS),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
 
     error = validate(module.params)
+    if module.params['api_key']:
+        module.no_log_values.add(module.params['api_key'])  # the key as it is used: stripped of what no_log knew
     if error:
         module.fail_json(msg=error)
     if not HAS_MISTRALAI:

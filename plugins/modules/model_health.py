@@ -28,6 +28,8 @@ options:
   url:
     description:
       - Base URL of the host's health endpoint; C(/health) is appended.
+      - A C(user:password@) in it (here or in O(targets)) is sent as Basic authentication; the password shows
+        nowhere in the result, its messages or the task's arguments.
       - Not used when O(targets) is given.
     type: str
     default: http://localhost:8080
@@ -49,7 +51,7 @@ options:
         required: true
   concurrency:
     description: How many O(targets) are probed at once.
-    type: int
+    type: raw
     default: 50
   agents:
     description:
@@ -82,20 +84,28 @@ options:
     description:
       - An earlier result of this module for the same host (before a change), for O(wait) to compare with.
         O(wait) then waits until the host is no worse than it was, rather than healthy, which a host that
-        was degraded before a change may not become at once. No worse means the service answers, no agent's
-        status is worse than in the baseline (V(ok) < V(degraded) < V(down)), and every agent has served at
-        least one request since the service started. RV(worse) lists what is still worse.
+        was degraded before a change may not become at once. RV(worse) lists what is still worse.
+      - No worse means the service answers, with a status no worse than in the baseline; it reports at least one
+        agent, and every agent the baseline had (an agent gone missing is worse); and no agent's status is worse
+        than in the baseline (V(ok) < V(degraded) < V(down); an agent the baseline lacks counts as V(ok) before).
+      - An agent that has served no request since the restart (C(requests) 0) has no figures to judge it by. It is
+        judged by the service's own status for it (above) and by its model, which must be the one its configuration
+        names (its C(finetuned_model) or C(baseline_model), the baseline when the loaded config turns fine-tuned
+        models off or rolls out 0%); one that routes elsewhere is worse. If it routes to the model it served before
+        the change, that is all; a quiet host is not put back for being quiet. If its model changed with the change,
+        O(wait) waits for its first request until O(wait_timeout), then accepts it on its status and model, and
+        lists it in RV(idle).
       - Only with O(wait) and O(url), not with O(targets).
     type: dict
   wait_timeout:
     description:
       - Seconds O(wait) waits at most, its probes included. A request still going at that time is cut short
         there and reported as a V(timeout). V(0) makes one probe, with its own O(timeout), and does not wait.
-    type: int
+    type: raw
     default: 120
   wait_interval:
     description: Seconds between two probes while O(wait)ing.
-    type: float
+    type: raw
     default: 2
 extends_documentation_fragment:
   - genesis.model_ops.attributes
@@ -266,7 +276,15 @@ worse:
   returned: with O(baseline)
   type: list
   elements: str
-  sample: [legal_agent down (was ok)]
+  sample: [legal_agent down (was ok), qa_agent missing (was ok)]
+idle:
+  description:
+    - With O(baseline), the agents that had served no request on their new model by the last probe, accepted on the
+      service's own status and their configured model (see O(baseline)).
+  returned: with O(baseline)
+  type: list
+  elements: str
+  sample: [qa_agent has served no request yet on open-mistral-7b (was on ft:open-mistral-7b:587a6b29:20240514:7e773925)]
 hosts:
   description: With O(targets), the per-host result (every key above) by target name.
   returned: with O(targets)
@@ -297,11 +315,16 @@ summary:
            "findings": {"unreachable": 1}, "unhealthy": ["genesis-003"]}
 """
 
+import urllib.parse
+
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import Number, check_numbers, seconds
 from ansible_collections.genesis.model_ops.plugins.module_utils._health import (
     HEALTH_PROBE_ARGUMENT_SPEC, HealthProbe, fails, probe_option_error, probe_targets, summarize)
 from ansible_collections.genesis.model_ops.plugins.module_utils._jmespath_lite import ExpressionError
+
+NUMBERS = dict(concurrency=Number(1, 1000, integer=True), wait_timeout=seconds(integer=True), wait_interval=seconds(above=True))
 
 
 def main():
@@ -312,27 +335,30 @@ def main():
                 name=dict(type='str', required=True),
                 url=dict(type='str', required=True),
             )),
-            concurrency=dict(type='int', default=50),
+            concurrency=dict(type='raw', default=50),
             agents=dict(type='list', elements='str'),
             use_proxy=dict(type='bool', default=True),
             fail_on=dict(type='str', default='never', choices=['never', 'degraded', 'down']),
             wait=dict(type='bool', default=False),
-            wait_timeout=dict(type='int', default=120),
-            wait_interval=dict(type='float', default=2),
+            wait_timeout=dict(type='raw', default=120),
+            wait_interval=dict(type='raw', default=2),
             baseline=dict(type='dict'),
             **HEALTH_PROBE_ARGUMENT_SPEC
         ),
         supports_check_mode=True,
     )
     params = module.params
+    for url in [params['url']] + [target['url'] for target in params['targets'] or ()]:
+        # a password in a URL (user:password@host) shows nowhere Ansible reports, the arguments included
+        password = url and urllib.parse.urlsplit(url).password
+        if password:
+            module.no_log_values.add(password)
     error = probe_option_error(params)
     if error:
         module.fail_json(msg=error)
-    for name in ('concurrency', 'wait_interval'):
-        if params[name] <= 0:
-            module.fail_json(msg='%s must be above 0, got %s' % (name, params[name]))
-    if params['wait_timeout'] < 0:
-        module.fail_json(msg='wait_timeout must be 0 or more, got %s' % params['wait_timeout'])
+    error = check_numbers(params, NUMBERS)
+    if error:
+        module.fail_json(msg=error)
     if params['agents'] is not None and not all(name and name.strip() for name in params['agents']):
         module.fail_json(msg='agents must be agent names, got %s' % params['agents'])
     if params['baseline'] is not None and (not params['wait'] or params['targets'] is not None):

@@ -13,8 +13,13 @@ description:
     (section 2), so that a changed C(production.yaml) or env file takes effect.
   - With systemd, C(systemctl restart genesis-orchestrator) (or C(start)).
   - In process mode (hosts without systemd), the service is the process named by its pid file. It is
-    stopped by that pid, never by a pattern, and only when that process works in O(app_root). A pid
-    file whose pid is gone or now belongs to another process is stale, and nothing is signalled.
+    stopped by that pid, never by a pattern, and only when that process is provably the service: it works
+    in O(app_root), its command line ends with the arguments of O(command) (C(genesis_orchestrator.py)), and
+    it started before the pid file was written. A pid file whose pid is gone or now belongs to another
+    process (an operator's shell in the app root, a reused pid) is stale, and nothing is signalled.
+  - Nothing is stopped before the start is known to be possible, in check mode too: O(env_file) readable,
+    O(command)'s program an executable file (on the C(PATH) the service gets), O(app_root) a directory, and
+    with systemd the unit known to it. A restart bound to fail fails with the service still running.
     The service is stopped with SIGTERM, and SIGKILL after O(stop_timeout); then O(command) is started
     detached in O(app_root), with the variables of O(env_file) in its environment, its output appended
     to C(logs/orchestrator.out). The start succeeds when the pid file names a new process of the app root
@@ -66,12 +71,12 @@ options:
   stop_timeout:
     description:
       - Seconds to wait after SIGTERM before SIGKILL, in process mode.
-    type: float
+    type: raw
     default: 20
   start_timeout:
     description:
       - Seconds to wait for the pid file to name the new process, in process mode.
-    type: float
+    type: raw
     default: 30
 attributes:
   check_mode:
@@ -143,6 +148,7 @@ pid_file:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import check_numbers, seconds
 from ansible_collections.genesis.model_ops.plugins.module_utils._service import ServiceError, manage
 
 
@@ -156,14 +162,14 @@ def main():
             pid_file=dict(type='path'),
             env_file=dict(type='path', default='/etc/genesis/genesis.env'),
             command=dict(type='list', elements='str', default=['python3', 'genesis_orchestrator.py']),
-            stop_timeout=dict(type='float', default=20),
-            start_timeout=dict(type='float', default=30),
+            stop_timeout=dict(type='raw', default=20),
+            start_timeout=dict(type='raw', default=30),
         ),
         supports_check_mode=True,
     )
-    for option in ('stop_timeout', 'start_timeout'):
-        if module.params[option] <= 0:
-            module.fail_json(msg='%s=%s is not allowed: give a number of seconds above 0' % (option, module.params[option]))
+    error = check_numbers(module.params, dict(stop_timeout=seconds(above=True), start_timeout=seconds(above=True)))
+    if error:
+        module.fail_json(msg=error)
     if not module.params['command']:
         module.fail_json(msg='command=[] is not allowed: give the command that starts the service')
     try:

@@ -36,7 +36,7 @@ options:
     description:
       - Seconds the query may take in all, connecting, the headers and the whole body. A Prometheus that answers
         slowly, a byte at a time, is cut off then, as one that does not answer.
-    type: float
+    type: raw
     default: 10
   validate_certs:
     description: Verify the TLS certificate of an C(https) O(url).
@@ -154,6 +154,7 @@ findings:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import check_numbers, seconds
 from ansible_collections.genesis.model_ops.plugins.module_utils._prometheus import DEFAULT_QUERY, DEFAULT_URL, query
 
 
@@ -162,14 +163,15 @@ def main():
         argument_spec=dict(
             url=dict(type='str', default=DEFAULT_URL),
             query=dict(type='str', default=DEFAULT_QUERY),
-            timeout=dict(type='float', default=10),
+            timeout=dict(type='raw', default=10),
             validate_certs=dict(type='bool', default=True),
         ),
         supports_check_mode=True,
     )
     params = module.params
-    if params['timeout'] <= 0:
-        module.fail_json(msg='timeout must be above 0, got %s' % params['timeout'])
+    error = check_numbers(params, dict(timeout=seconds(above=True)))
+    if error:
+        module.fail_json(msg=error)
     if params['url'] and not params['url'].startswith(('http://', 'https://')):
         module.fail_json(msg='url must be an http:// or https:// URL, or empty to skip Prometheus, got %s' % params['url'])
     if params['url'] and not (params['query'] or '').strip():

@@ -17,6 +17,13 @@ description:
     block the host forever.
   - V(acquired) by the run that already holds it renews the lease. V(released) removes the file only when
     the run named in it is O(run_id).
+  - Taking the lock, renewing it, taking over a lease that ran out and giving it back are each atomic. Each is
+    done holding an C(flock) on the companion file C(<path>.guard) (left in place), from reading the lock to
+    replacing it, so runs that race for a free lock or an expired lease end with one holder. A run killed while
+    holding the C(flock) loses it with its process.
+  - A lock file that this module did not write (not JSON, not an object, a C(run_id) or C(expires) missing or of the
+    wrong type, such as C(expires: soon)) is never taken over. The task fails naming what is wrong, for a person to
+    remove the file. So does a lock folder the module cannot write.
   - Needs only Python's standard library on the host.
 options:
   state:
@@ -38,11 +45,11 @@ options:
     default: ''
   timeout:
     description: Seconds to wait for another run's lock to go before failing.
-    type: float
+    type: raw
     default: 60
   lease:
     description: Seconds after which a lock nobody gave back counts as gone.
-    type: float
+    type: raw
     default: 1800
 attributes:
   check_mode:
@@ -87,12 +94,10 @@ waited:
   sample: 0.0
 """
 
-import os
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.genesis.model_ops.plugins.module_utils._runlock import held_by_other, read, write
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import check_numbers, seconds
+from ansible_collections.genesis.model_ops.plugins.module_utils._runlock import LockError, LockHeld, acquire, describe, release
 
 
 def main():
@@ -102,58 +107,29 @@ def main():
             run_id=dict(type='str', required=True),
             path=dict(type='path', default='/opt/genesis/run/model_ops.lock'),
             owner=dict(type='str', default=''),
-            timeout=dict(type='float', default=60),
-            lease=dict(type='float', default=1800),
+            timeout=dict(type='raw', default=60),
+            lease=dict(type='raw', default=1800),
         ),
         supports_check_mode=True,
     )
     params = module.params
     if not params['run_id'].strip():
         module.fail_json(msg='run_id must not be empty')
-    for name in ('timeout', 'lease'):
-        if params[name] < 0 or (name == 'lease' and params[name] == 0):
-            module.fail_json(msg='%s=%s is not allowed: give a number of seconds above 0' % (name, params[name]))
+    error = check_numbers(params, dict(timeout=seconds(), lease=seconds(above=True)))
+    if error:
+        module.fail_json(msg=error)
     path, run_id = params['path'], params['run_id']
-    result = dict(changed=False, path=path, holder=None, waited=0.0)
-
-    if params['state'] == 'released':
-        holder = read(path)
-        result['holder'] = holder
-        if holder and holder.get('run_id') == run_id:
-            result['changed'] = True
-            if not module.check_mode:
-                os.unlink(path)
-                result['holder'] = None
-        module.exit_json(**result)
-
-    started = time.monotonic()
-    while True:
-        now = time.time()
-        holder = read(path)
-        if not held_by_other(holder, run_id, now):
-            mine = bool(holder) and holder.get('run_id') == run_id
-            content = dict(run_id=run_id, owner=params['owner'] or (holder or {}).get('owner', '') if mine else params['owner'],
-                           at=holder['at'] if mine else now, expires=now + params['lease'])
-            if module.check_mode:
-                result.update(changed=holder == {} or (holder or {}).get('run_id') != run_id, holder=holder or None)
-                break
-            # a lease that ran out is taken over by replacing the file; a free host by creating it, first come first served
-            if write(path, content, exclusive=holder == {}):
-                result.update(changed=not mine, holder=content)
-                break
-            continue
-        if time.monotonic() - started >= params['timeout']:
-            who = 'a lock file that cannot be read'
-            if holder:
-                who = 'run %s (%s), since %s, until %s' % (
-                    holder.get('run_id'), holder.get('owner') or 'no owner given',
-                    time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(float(holder.get('at') or 0))),
-                    time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(float(holder.get('expires') or 0))))
-            module.fail_json(msg='%s is held by another run: %s; waited %gs. Let that run finish, or remove %s if it is '
-                             'gone.' % (path, who, params['timeout'], path), holder=holder, waited=params['timeout'], path=path)
-        time.sleep(0.5)
-    result['waited'] = round(time.monotonic() - started, 1)
-    module.exit_json(**result)
+    try:
+        if params['state'] == 'released':
+            changed, holder = release(path, run_id, module.check_mode)
+            module.exit_json(changed=changed, path=path, holder=holder, waited=0.0)
+        changed, holder, waited = acquire(path, run_id, params['owner'], params['lease'], params['timeout'], module.check_mode)
+    except LockHeld as held:
+        module.fail_json(msg='%s is held by another run: %s; waited %gs. Let that run finish, or remove %s if it is gone.'
+                         % (path, describe(held.holder), held.waited, path), holder=held.holder, waited=held.waited, path=path)
+    except LockError as exc:
+        module.fail_json(msg=str(exc), path=path, holder=None, waited=0.0)
+    module.exit_json(changed=changed, path=path, holder=holder, waited=waited)
 
 
 if __name__ == '__main__':

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 
 import pytest
@@ -20,6 +21,7 @@ from tests.integration.test_config_editors import ROLLOUT_LINE, GLOBAL_LINE, lea
 
 PLAYBOOK = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "rollback.yml")
 FIVE = "genesis[0:4]"
+SERVICE_USER = 65534  # nobody: a config the service user owns, not root
 
 
 @pytest.fixture
@@ -158,7 +160,25 @@ def test_bad_input_is_refused_before_any_host_is_touched(fleet, play, extravars,
     assert snapshot(fleet) == before
 
 
-def test_a_host_that_gets_worse_is_put_back_and_the_wave_stops(fleet, play):
+@pytest.fixture
+def linked_config(fleet):
+    """genesis-002's production.yaml a symbolic link to a file in another folder, owned by a non-root user, 0640."""
+    host = fleet.hosts[1]
+    site = host.app_root / "site-config"
+    site.mkdir()
+    target = site / "production.yaml"
+    os.rename(host.config, target)
+    os.chown(target, SERVICE_USER, SERVICE_USER)
+    os.chmod(target, 0o640)
+    os.symlink(target, host.config)
+    yield str(target)
+    os.unlink(host.config)
+    os.rename(target, host.config)
+    os.chown(host.config, 0, 0)
+    shutil.rmtree(site)
+
+
+def test_a_host_that_gets_worse_is_put_back_and_the_wave_stops(fleet, play, linked_config):
     lab = fleet
     first, bad, untouched = lab.hosts[0], lab.hosts[1], lab.hosts[2]
     # genesis-002's baselines are dead: turning its fine-tuned models off makes every agent fail
@@ -166,6 +186,12 @@ def test_a_host_that_gets_worse_is_put_back_and_the_wave_stops(fleet, play):
     before = snapshot(lab)
     result = play({"use_finetuned": "false", "target": "genesis[0:2]", "rolling_restart_timeout": 20})
     assert result.rc != 0
+    # its file back through the link, with its owner and mode, and no temporary file beside it
+    st = os.stat(linked_config)
+    assert os.readlink(bad.config) == linked_config and read(linked_config) == before[bad.name][0]
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (SERVICE_USER, SERVICE_USER, 0o640)
+    assert not [name for name in os.listdir(os.path.dirname(linked_config)) if name.endswith(".tmp")]
+    assert not (bad.app_root / "run" / "model_ops.lock").exists()  # given back
     assert "%s did not recover after the change" % bad.name in result.stdout, result.stdout
     after = snapshot(lab)
     # the first host: changed and restarted, healthy on its baselines

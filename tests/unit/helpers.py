@@ -7,7 +7,9 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import os
 import socket
+import sys
 import threading
 
 import pytest
@@ -78,3 +80,31 @@ def trickle_server(body=TRICKLED_BODY, delay=0.5, trickle_head=False):
     finally:
         stop.set()
         listener.close()
+
+
+def run_module_as(uid, main, args):
+    """(exit code, parsed JSON result) of a module's main() run with args in a child process that gave up
+    root for uid (its group too), as a run that connects as that user would: the imports are done already."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no return from here
+        code = 70
+        try:
+            os.close(read_end)
+            sys.stdout = open(write_end, 'w', encoding='utf-8')  # pylint: disable=consider-using-with
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            with patch_module_args(args):
+                try:
+                    main()
+                except SystemExit as exc:
+                    code = exc.code
+        finally:
+            sys.stdout.flush()
+            os._exit(code if isinstance(code, int) else 1)
+    os.close(write_end)
+    with os.fdopen(read_end, 'rb') as out:
+        data = out.read()
+    _pid, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), json.loads(data)

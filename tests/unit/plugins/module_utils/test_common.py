@@ -12,7 +12,7 @@ import re
 import pytest
 
 from ansible_collections.genesis.model_ops.plugins.module_utils._common import (
-    MASK, env_assignment, finding, fingerprint, mask, mask_data)
+    MASK, Number, check_numbers, env_assignment, finding, fingerprint, mask, mask_data, normalize_key, parse_percentage, seconds)
 
 KEY = 'Zq3xK9mP2vL8nR4tW6yB1cD5fH7jA0sE'  # 32 alphanumerics, like a Mistral key
 FT = 'ft:open-mistral-7b:587a6b29:20240514:7e773925'
@@ -187,3 +187,71 @@ def test_fingerprint_is_8_hex_of_sha256_and_holds_no_part_of_the_key():
 ])
 def test_env_assignment(line, expected):
     assert env_assignment(line) == expected
+
+
+# --- numbers: plain ASCII digits only -------------------------------------------------------------
+
+@pytest.mark.parametrize('value, number', [(0, 0), (5, 5), (100, 100), ('5', 5), ('100', 100), ('007', 7)])
+def test_percentage_accepted(value, number):
+    assert parse_percentage(value) == number
+
+
+@pytest.mark.parametrize('value, shown', [
+    (150, '150'), (-1, '-1'), (101, '101'), (5.5, '5.5'), (5.0, '5.0'), ('5.5', "'5.5'"), ('abc', "'abc'"),
+    ('', "''"), (True, 'True'), (None, 'None'), ([5], '[5]'), ('1e2', "'1e2'"), (' 5 ', "' 5 '"), ('+5', "'+5'"),
+    ('-0', "'-0'"), ('5\n', "'5\\n'"), ('\u0663', "'\u0663'"), ('\uff15', "'\uff15'"), ('5_0', "'5_0'"),
+    ('0x10', "'0x10'"), ('9' * 5000, "'" + '9' * 36 + '...')])
+def test_percentage_refused(value, shown):
+    with pytest.raises(ValueError) as exc:
+        parse_percentage(value)
+    assert str(exc.value) == 'percentage=%s is not allowed: give an integer from 0 to 100' % shown
+
+
+@pytest.mark.parametrize('rule, value, number', [
+    (seconds(), '0', 0), (seconds(), '2.5', 2.5), (seconds(), 2.5, 2.5), (seconds(above=True), '30', 30),
+    (seconds(integer=True), 120, 120), (Number(0, 1), '0.05', 0.05), (Number(1, integer=True), '3', 3)])
+def test_a_number_option_takes_plain_numbers(rule, value, number):
+    assert rule.parse('x', value) == number
+
+
+@pytest.mark.parametrize('rule, value, message', [
+    (seconds(above=True), 0, 'timeout=0 is not allowed: give a number of seconds above 0, at most 1000000000'),
+    (seconds(), -1, 'timeout=-1 is not allowed: give a number of seconds from 0 to 1000000000'),
+    (seconds(), float('nan'), 'timeout=nan is not allowed'), (seconds(), float('inf'), 'timeout=inf is not allowed'),
+    (seconds(), 'NaN', "timeout='NaN' is not allowed"), (seconds(), '1e3', "timeout='1e3' is not allowed"),
+    (seconds(), ' 5', "timeout=' 5' is not allowed"), (seconds(), '5.', "timeout='5.' is not allowed"),
+    (seconds(), 10 ** 12, 'timeout=1000000000000 is not allowed'), (seconds(integer=True), 2.5, 'timeout=2.5 is not allowed'),
+    (Number(0, 1), '1.5', "timeout='1.5' is not allowed: give a number from 0 to 1"),
+    (Number(1, integer=True), 0, 'timeout=0 is not allowed: give an integer from 1'),
+    (seconds(), {'a': 1}, "timeout={'a': 1} is not allowed")])
+def test_a_number_option_refuses_anything_else_naming_it(rule, value, message):
+    with pytest.raises(ValueError) as exc:
+        rule.parse('timeout', value)
+    assert str(exc.value).startswith(message)
+
+
+def test_check_numbers_converts_in_place_and_names_the_first_bad_one():
+    params = dict(timeout='2.5', lines=None, lease='soon')
+    assert check_numbers(params, dict(timeout=seconds(), lines=Number(1, integer=True))) is None
+    assert params == dict(timeout=2.5, lines=None, lease='soon')
+    assert check_numbers(params, dict(lease=seconds(above=True))) == (
+        "lease='soon' is not allowed: give a number of seconds above 0, at most 1000000000")
+
+
+# --- API keys ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('given', [KEY, KEY + '\n', '  %s\r\n' % KEY, '\t%s ' % KEY, '\u00a0%s\u2028' % KEY])
+def test_a_key_is_used_without_the_whitespace_around_it(given):
+    assert normalize_key(given) == KEY
+
+
+@pytest.mark.parametrize('given, what', [
+    (KEY[:9] + '\n' + KEY[9:], 'a control character'), (KEY + '\x1b[0m', 'a control character'),
+    (KEY[:9] + ' ' + KEY[9:], 'whitespace inside it'), (KEY[:9] + '\u00e9' + KEY[9:], 'not ASCII'),
+    (KEY[:9] + '\u200b' + KEY[9:], 'not ASCII'), ('', 'empty'), ('\n', 'empty'), (None, 'must be a string'),
+    (['x'], 'must be a string')])
+def test_a_key_that_cannot_be_one_is_refused_and_never_shown(given, what):
+    with pytest.raises(ValueError) as exc:
+        normalize_key(given, 'MISTRAL_API_KEY')
+    assert what in str(exc.value) and str(exc.value).startswith('MISTRAL_API_KEY ')
+    assert KEY[:9] not in str(exc.value) and KEY[9:] not in str(exc.value)

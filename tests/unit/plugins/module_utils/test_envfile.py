@@ -43,6 +43,21 @@ def test_only_the_key_line_changes_and_the_file_is_0600(env, tmp_path):
     assert again['changed'] is False and len(log.read_text(encoding='utf-8').splitlines()) == 1
 
 
+OTHERS = {'DB_PASSWORD': 'hunter2-db-pass', 'HF_TOKEN': 'hf_sTr0ngT0kenValue', 'DATABASE_URL': 'postgres://app:pg-secret-9@db/app',
+          'WEBHOOK': 'https://hooks.slack.com/services/T000/B000/XXXXsecretXXXX', 'SMTP_AUTH': 'Basic dXNlcjpwYXNz'}
+
+
+def test_the_diff_shows_no_other_secret_of_the_env_file(tmp_path):
+    path = tmp_path / 'genesis.env'
+    path.write_text('# retired 2025-01: MISTRAL_API_KEY=%s\nMISTRAL_API_KEY=%s\n%s' % (NEW, OLD, ''.join(
+        '%s=%s\n' % item for item in OTHERS.items())), encoding='utf-8')
+    result = set_value(str(path), 'MISTRAL_API_KEY', NEW, check_mode=True)
+    shown = json.dumps(result)
+    leaked = [value for value in list(OTHERS.values()) + [OLD, NEW] if value in shown]
+    assert leaked == [] and 'MISTRAL_API_KEY=<sha256:%s>' % fingerprint(NEW) in result['diff']['after']
+    assert 'DB_PASSWORD=' in result['diff']['before'] and 'postgres://app:' in result['diff']['after']  # masked, not removed
+
+
 def test_check_mode_and_a_loose_mode_alone(env):
     before = env.read_bytes()
     result = set_value(str(env), 'MISTRAL_API_KEY', OLD, check_mode=True)

@@ -21,6 +21,8 @@ KEY = 'Zq3xK9mP2vL8nR4tW6yB1cD5fH7jA0sE'
 
 SERVICE = textwrap.dedent('''\
     import os, signal, sys, time
+    if os.environ.get("LOOKALIKE"):  # the same command line in the same folder, but not the service
+        time.sleep(30)
     if os.environ.get("MISTRAL_API_KEY") != %(key)r:
         sys.exit("no key")
     if os.path.exists("fail"):
@@ -50,6 +52,10 @@ def root(tmp_path):
         os.kill(pid, signal.SIGKILL)
 
 
+def serving(pid, app):
+    return svc.is_service(pid, str(app), [sys.executable, 'genesis_orchestrator.py'], str(app / 'run' / 'genesis-orchestrator.pid'))
+
+
 def params(app, **overrides):
     return dict({'state': 'restarted', 'manager': 'process', 'name': 'genesis-orchestrator', 'app_root': str(app),
                  'pid_file': None, 'env_file': str(app.parent.parent / 'genesis.env'),
@@ -66,13 +72,13 @@ def test_env_file_values_quotes_comments_and_export(tmp_path):
 def test_start_when_down_then_restart_gets_a_new_pid(root):
     result = svc.manage(params(root, state='started'), check_mode=False)
     first = result['pid']
-    assert result['changed'] and result['old_pid'] is None and svc.is_service(first, str(root))
+    assert result['changed'] and result['old_pid'] is None and serving(first, root)
     # started again: already running, nothing to do
     again = svc.manage(params(root, state='started'), check_mode=False)
     assert (again['changed'], again['pid']) == (False, first)
     restarted = svc.manage(params(root), check_mode=False)
     assert restarted['changed'] and restarted['old_pid'] == first and restarted['stopped'] == 'term'
-    assert restarted['pid'] != first and not svc.alive(first) and svc.is_service(restarted['pid'], str(root))
+    assert restarted['pid'] != first and not svc.alive(first) and serving(restarted['pid'], root)
     assert KEY not in repr(restarted)
 
 
@@ -100,10 +106,57 @@ def test_a_reused_pid_is_never_signalled(root, tmp_path):
         result = svc.manage(params(root), check_mode=False)
         assert result['stale_pid_file'] is True and result['old_pid'] is None and result['stopped'] is None
         assert other.poll() is None  # untouched
-        assert svc.is_service(result['pid'], str(root))
+        assert serving(result['pid'], root)
     finally:
         other.kill()
         other.wait()
+
+
+@pytest.mark.parametrize('argv, written_before', [
+    # an operator's process working in the app root, its pid in the pid file
+    (['sleep', '30'], False),
+    # the service's very command line in the app root, started after the pid file was written (a reused pid)
+    ([sys.executable, 'genesis_orchestrator.py'], True),
+])
+def test_a_process_in_the_app_root_that_is_not_the_service_is_never_signalled(root, argv, written_before):
+    pid_file = root / 'run' / 'genesis-orchestrator.pid'
+    pid_file.parent.mkdir()
+    pid_file.write_text('1\n', encoding='utf-8')
+    other = subprocess.Popen(argv, cwd=str(root), env=dict(os.environ, LOOKALIKE='1'))
+    try:
+        pid_file.write_text('%d\n' % other.pid, encoding='utf-8')
+        if written_before:
+            os.utime(pid_file, (time.time() - 30, time.time() - 30))
+        assert not serving(other.pid, root)
+        result = svc.manage(params(root), check_mode=False)
+        assert result['stale_pid_file'] is True and result['old_pid'] is None and result['stopped'] is None
+        assert other.poll() is None
+        assert serving(result['pid'], root)
+    finally:
+        other.kill()
+        other.wait()
+
+
+@pytest.mark.parametrize('check_mode', [False, True])
+@pytest.mark.parametrize('change, message', [
+    ({'env_file': '/nonexistent/genesis.env'}, 'cannot read the env file /nonexistent/genesis.env'),
+    ({'command': ['no-such-python', 'genesis_orchestrator.py']}, 'cannot run no-such-python: not an executable file'),
+    ({'command': ['./genesis_orchestrator.py']}, r'cannot run \./genesis_orchestrator.py: not an executable file'),
+])
+def test_a_restart_bound_to_fail_leaves_the_running_service_alone(root, change, message, check_mode):
+    pid = svc.manage(params(root, state='started'), check_mode=False)['pid']
+    with pytest.raises(svc.ServiceError, match=message):
+        svc.manage(params(root, **change), check_mode=check_mode)
+    assert serving(pid, root) and svc.read_pid(str(root / 'run' / 'genesis-orchestrator.pid')) == pid
+
+
+def test_an_unreadable_env_file_stops_nothing(root):
+    pid = svc.manage(params(root, state='started'), check_mode=False)['pid']
+    env = root.parent.parent / 'genesis.env'
+    env.write_bytes(b'MISTRAL_API_KEY=\xff\xfe\n')
+    with pytest.raises(svc.ServiceError, match='cannot read the env file'):
+        svc.manage(params(root), check_mode=False)
+    assert serving(pid, root)
 
 
 def test_a_failed_start_says_why_without_the_key(root):
@@ -134,13 +187,33 @@ class Systemctl:
         return subprocess.CompletedProcess(argv, 0, out, '')
 
 
-def test_systemd_restart_and_started(monkeypatch, root):
+@pytest.fixture
+def systemd(monkeypatch, tmp_path):
+    """systemd as far as systemd_available() looks: its unit folder and a systemctl on PATH."""
+    (tmp_path / 'units').mkdir()
+    (tmp_path / 'bin').mkdir()
+    (tmp_path / 'bin' / 'systemctl').write_text('#!/bin/sh\nexit 1\n', encoding='utf-8')
+    (tmp_path / 'bin' / 'systemctl').chmod(0o755)
+    monkeypatch.setattr(svc, 'UNIT_DIR', str(tmp_path / 'units'))
+    monkeypatch.setenv('PATH', '%s:%s' % (tmp_path / 'bin', os.environ['PATH']))
+
+
+def test_an_unknown_unit_is_named_and_nothing_is_restarted(monkeypatch, root, systemd):
+    calls = []
+    monkeypatch.setattr(svc.subprocess, 'run', lambda argv, **_kw: calls.append(argv[1]) or subprocess.CompletedProcess(
+        argv, 1, '', 'No files found for genesis-orchestrator.service.'))
+    with pytest.raises(svc.ServiceError, match='systemd does not know the unit genesis-orchestrator'):
+        svc.manage(params(root, manager='systemd'), check_mode=False)
+    assert calls == ['cat']
+
+
+def test_systemd_restart_and_started(monkeypatch, root, systemd):
     fake = Systemctl([100, 200])
     monkeypatch.setattr(svc.subprocess, 'run', fake)
     result = svc.manage(params(root, manager='systemd'), check_mode=False)
     assert (result['old_pid'], result['pid'], result['changed']) == (100, 200, True)
-    assert fake.calls == ['show', 'restart', 'show']
+    assert fake.calls == ['cat', 'show', 'restart', 'show']
     fake = Systemctl([200])
     monkeypatch.setattr(svc.subprocess, 'run', fake)
     result = svc.manage(params(root, manager='systemd', state='started'), check_mode=False)
-    assert (result['changed'], result['pid']) == (False, 200) and fake.calls == ['show']
+    assert (result['changed'], result['pid']) == (False, 200) and fake.calls == ['cat', 'show']

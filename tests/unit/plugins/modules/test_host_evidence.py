@@ -101,10 +101,13 @@ def test_paths_given(host, tmp_path, capsys):
 
 
 @pytest.mark.parametrize('args, message', [
-    ({'timeout': 0}, 'timeout must be above 0, got 0'),
-    ({'log_minutes': -5}, 'log_minutes must be above 0, got -5'),
-    ({'recent_s': -1}, 'recent_s must be 0 or more seconds, got -1'),
-    ({'error_rate_threshold': 2}, 'error_rate_threshold must be between 0 and 1, got 2'),
+    ({'timeout': 0}, 'timeout=0 is not allowed: give a number of seconds above 0'),
+    ({'timeout': 'nan'}, "timeout='nan' is not allowed"),
+    ({'log_minutes': -5}, 'log_minutes=-5 is not allowed: give a number of minutes above 0'),
+    ({'log_minutes': ' 15'}, "log_minutes=' 15' is not allowed"),
+    ({'recent_s': -1}, 'recent_s=-1 is not allowed: give an integer of seconds from 0'),
+    ({'recent_s': '1.5'}, "recent_s='1.5' is not allowed: give an integer of seconds from 0"),
+    ({'error_rate_threshold': 2}, 'error_rate_threshold=2 is not allowed: give a number from 0 to 1'),
     ({'fields': {'status': 'a[?'}}, 'fields.status'),
 ])
 def test_bad_input(capsys, args, message):

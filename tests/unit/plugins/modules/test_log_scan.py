@@ -55,9 +55,12 @@ def test_missing_directory_is_a_finding(tmp_path, capsys):
 
 @pytest.mark.parametrize('args, message', [
     ({'lines': 10, 'minutes': 5}, 'parameters are mutually exclusive: lines|minutes'),
-    ({'lines': 0}, 'lines must be above 0, got 0'),
-    ({'max_bytes': -1}, 'max_bytes must be above 0'),
-    ({'samples': -1}, 'samples must be 0 or more, got -1'),
+    ({'lines': 0}, 'lines=0 is not allowed: give an integer from 1'),
+    ({'lines': '+10'}, "lines='+10' is not allowed: give an integer from 1"),
+    ({'minutes': '\u0663'}, "minutes='\u0663' is not allowed: give a number of minutes above 0"),
+    ({'max_bytes': -1}, 'max_bytes=-1 is not allowed: give an integer from 1'),
+    ({'max_bytes': 2 ** 70}, 'max_bytes=%d is not allowed' % 2 ** 70),
+    ({'samples': -1}, 'samples=-1 is not allowed: give an integer from 0 to 1000'),
 ])
 def test_bad_input(capsys, args, message):
     code, result = run(args, capsys)

@@ -113,3 +113,19 @@ def test_the_key_never_shows_even_when_the_api_echoes_it(capsys, api):
     assert wrong not in out
     assert result['key']['message'] == 'HTTP 401: Unauthorized: Bearer ********'
     assert result['invocation']['module_args']['api_key'] == 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER'
+
+
+@pytest.mark.skipif(not _mistral.HAS_MISTRALAI, reason='needs the mistralai SDK')
+@pytest.mark.parametrize('given', [KEY + '\n', '  %s\t\r\n' % KEY])
+def test_a_key_with_whitespace_around_it_works_and_never_shows(capsys, api, given):
+    code, result, out = run_module({'api_key': given, 'server_url': api.url, 'models': ['m1']}, capsys)
+    assert code == 0 and result['key']['authenticated'] is True
+    assert result['key']['fingerprint'] == _mistral.fingerprint(KEY)
+    assert KEY not in out and KEY[:10] not in out
+
+
+@pytest.mark.parametrize('given', ['%s\nAuthorization: Bearer x' % KEY, KEY[:5] + '\u00e9' + KEY[5:], KEY[:5] + ' ' + KEY[5:]])
+def test_a_key_that_cannot_be_a_header_is_refused_without_a_call_or_an_echo(capsys, api, given):
+    code, result, out = run_module({'api_key': given, 'server_url': api.url, 'models': ['m1']}, capsys)
+    assert code == 1 and 'api_key holds' in result['msg'] and api.calls == 0
+    assert KEY[:5] not in out and KEY[6:16] not in out and 'Bearer' not in out

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import base64
 import http.server
 import json
 import socket
@@ -27,6 +28,10 @@ BODIES = {
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802
         status, body = BODIES.get(self.path, (404, {}))
+        if self.path.startswith('/private/'):  # behind Basic authentication
+            wanted = 'Basic ' + base64.b64encode(b'ops:' + PASSWORD.encode()).decode()
+            status, body = BODIES['/ok' + self.path[len('/private'):]] if self.headers.get('Authorization') == wanted else (
+                401, {'error': 'who are you'})
         body = json.dumps(body).encode()
         self.send_response(status)
         self.send_header('Content-Length', str(len(body)))
@@ -35,6 +40,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+PASSWORD = 's3cr-et:pw'
 
 
 @pytest.fixture(scope='module')
@@ -110,9 +118,11 @@ def test_named_agents_and_custom_fields(base, capsys):
 
 
 @pytest.mark.parametrize('args, message', [
-    ({'error_rate_threshold': 1.5}, 'error_rate_threshold must be between 0 and 1, got 1.5'),
-    ({'concurrency': 0}, 'concurrency must be above 0, got 0'),
-    ({'timeout': -1}, 'timeout must be above 0'),
+    ({'error_rate_threshold': 1.5}, 'error_rate_threshold=1.5 is not allowed: give a number from 0 to 1'),
+    ({'concurrency': 0}, 'concurrency=0 is not allowed: give an integer from 1 to 1000'),
+    ({'timeout': -1}, 'timeout=-1 is not allowed: give a number of seconds above 0'),
+    ({'wait_timeout': '60s'}, "wait_timeout='60s' is not allowed: give an integer of seconds from 0"),
+    ({'wait_interval': True}, 'wait_interval=True is not allowed'),
     ({'agents': ['qa_agent', '']}, 'agents must be agent names'),
     ({'targets': [{'name': 'a', 'url': 'http://x'}, {'name': 'a', 'url': 'http://y'}]}, 'each name must be unique'),
     ({'fail_on': 'sometimes'}, 'value of fail_on must be one of: never, degraded, down'),
@@ -127,3 +137,17 @@ def test_expression_needs_jmespath_when_absent(capsys, monkeypatch):
     monkeypatch.setattr(_jmespath_lite, 'HAS_JMESPATH', False)
     code, result = run({'fields': {'agents': 'agents[?status==`down`]'}}, capsys)
     assert code == 1 and "'jmespath' Python package" in result['msg']
+
+
+def test_a_password_in_the_url_is_basic_authentication_and_shows_nowhere(base, refused, capsys):
+    private = base.replace('http://', 'http://ops:%s@' % PASSWORD.replace(':', '%3A')) + '/private'
+    code, result, out = run_module(model_health.main, {'url': private}, capsys)
+    assert code == 0 and result['status'] == 'ok' and result['url'] == base.replace('http://', 'http://ops:********@') + '/private'
+    wrong = private.replace('s3cr-et', 'wrong-pw')
+    unreachable = refused.replace('http://', 'http://ops:%s@' % PASSWORD)
+    code, result, out2 = run_module(model_health.main, {'targets': [{'name': 'a', 'url': wrong}, {'name': 'b', 'url': unreachable}],
+                                                        'fail_on': 'degraded', 'timeout': 2}, capsys)
+    assert code == 1 and result['hosts']['a']['findings'][0]['code'] == 'http_error'
+    assert result['hosts']['b']['status'] == 'unreachable'
+    for shown in (out, out2):
+        assert 's3cr-et' not in shown and 'wrong-pw' not in shown and '%3Apw' not in shown, shown

@@ -16,8 +16,9 @@ def run(args, capsys):
 
 
 @pytest.mark.parametrize('args,message', [
-    ({'stop_timeout': 0}, 'stop_timeout=0.0 is not allowed: give a number of seconds above 0'),
-    ({'start_timeout': -1}, 'start_timeout=-1.0 is not allowed: give a number of seconds above 0'),
+    ({'stop_timeout': 0}, 'stop_timeout=0 is not allowed: give a number of seconds above 0'),
+    ({'start_timeout': -1}, 'start_timeout=-1 is not allowed: give a number of seconds above 0'),
+    ({'start_timeout': ' 30 '}, "start_timeout=' 30 ' is not allowed: give a number of seconds above 0"),
     ({'command': []}, 'command=[] is not allowed'),
     ({'state': 'stopped'}, 'value of state must be one of: restarted, started, got: stopped'),
 ])
@@ -32,6 +33,14 @@ def test_a_missing_app_root_fails_clearly(tmp_path, capsys):
 
 
 def test_check_mode_on_a_stopped_service_would_start_it(tmp_path, capsys):
-    code, result = run({'app_root': str(tmp_path), 'manager': 'process', '_ansible_check_mode': True}, capsys)
+    (tmp_path / 'genesis.env').write_text('MISTRAL_API_KEY=k\n', encoding='utf-8')
+    code, result = run({'app_root': str(tmp_path), 'manager': 'process', 'env_file': str(tmp_path / 'genesis.env'),
+                        '_ansible_check_mode': True}, capsys)
     assert code == 0 and result['changed'] is True and result['pid'] is None and result['old_pid'] is None
     assert not (tmp_path / 'logs').exists()  # nothing started, nothing written
+
+
+def test_check_mode_says_a_start_would_fail(tmp_path, capsys):
+    code, result = run({'app_root': str(tmp_path), 'manager': 'process', 'env_file': str(tmp_path / 'nope.env'),
+                        '_ansible_check_mode': True}, capsys)
+    assert code == 1 and result['msg'].startswith('cannot read the env file %s' % (tmp_path / 'nope.env'))

@@ -77,7 +77,8 @@ def test_unreachable_is_no_failure(capsys):
 @pytest.mark.parametrize('args, message', [
     ({'url': 'localhost:9090'}, 'url must be an http:// or https:// URL, or empty to skip Prometheus, got localhost:9090'),
     ({'url': 'http://localhost:9090', 'query': ' '}, 'query must be a PromQL expression'),
-    ({'timeout': 0}, 'timeout must be above 0, got 0'),
+    ({'timeout': 0}, 'timeout=0 is not allowed: give a number of seconds above 0'),
+    ({'timeout': 'inf'}, "timeout='inf' is not allowed: give a number of seconds above 0"),
 ])
 def test_bad_input(capsys, args, message):
     code, result = run(args, capsys)

@@ -58,20 +58,22 @@ def test_no_diff_unless_asked(run, config):
     assert 'diff' not in run(dict(path=config, percentage=5))[1]
 
 
-@pytest.mark.parametrize('percentage, value', [('5', 5), (0, 0), (100, 100), (42.0, 42)])
+@pytest.mark.parametrize('percentage, value', [('5', 5), (0, 0), (100, 100), ('042', 42)])
 def test_accepted_percentages(run, config, percentage, value):
     code, result = run(dict(path=config, percentage=percentage))
     assert code == 0
     assert result['after'] == value
 
 
-@pytest.mark.parametrize('percentage, shown', [(150, '150'), (-1, '-1'), (5.5, '5.5'), ('abc', "'abc'"), ('5.5', "'5.5'")])
+@pytest.mark.parametrize('percentage, shown', [(150, '150'), (-1, '-1'), (5.5, '5.5'), (42.0, '42.0'), ('abc', "'abc'"),
+                                               ('5.5', "'5.5'"), (' 5 ', "' 5 '"), ('+5', "'+5'"), ('\u0663', "'\u0663'"),
+                                               ('5\n', "'5\\n'"), (True, 'True')])
 def test_refused_percentages(run, config, percentage, shown):
     old = read(config)
     code, result = run(dict(path=config, percentage=percentage))
     assert code == 1
     assert result['failed'] is True
-    assert result['msg'] == 'percentage must be an integer from 0 to 100, got %s' % shown
+    assert result['msg'] == 'percentage=%s is not allowed: give an integer from 0 to 100' % shown
     assert read(config) == old
 
 
@@ -137,4 +139,4 @@ def test_quoted_value_keeps_its_quotes_with_a_warning(run, tmp_path):
 def test_negative_lock_timeout_is_refused(run, config):
     code, result = run(dict(path=config, percentage=5, lock_timeout=-1))
     assert code == 1
-    assert result['msg'] == 'lock_timeout must be 0 or more seconds, got -1.0'
+    assert result['msg'] == 'lock_timeout=-1 is not allowed: give a number of seconds from 0 to 1000000000'
