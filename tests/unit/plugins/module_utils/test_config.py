@@ -19,6 +19,7 @@ import time
 import pytest
 import yaml
 
+from ansible_collections.genesis.model_ops.plugins.module_utils import _yamledit
 from ansible_collections.genesis.model_ops.plugins.module_utils._common import parse_percentage
 from ansible_collections.genesis.model_ops.plugins.module_utils._config import edit_config
 from ansible_collections.genesis.model_ops.plugins.module_utils._files import ConfigError
@@ -231,6 +232,29 @@ def test_refusal_changes_nothing(tmp_path, text, keys, message):
     assert read(path) == text.encode()
     assert listing(path) == files  # no lock, backup or temporary file
 
+
+
+# (keys, value, what a faulty rewrite adds, the second value it would change): a replaced scalar, an inserted entry
+LEAKS = [(ROLLOUT, 5, '\n  server_port: 1', 'models.server_port'),
+         (agent('support_agent'), False, ', server_port: 1', 'models.agents.support_agent.server_port')]
+
+
+@pytest.mark.parametrize('keys, value, leak, other', LEAKS, ids=['replaced', 'inserted'])
+def test_a_rewrite_that_would_change_more_than_the_one_value_is_refused(config, monkeypatch, keys, value, leak, other):
+    # The re-parse guard: should the text rewrite ever change a second value, the edit is refused and
+    # the file stays as it was. The fault is injected in the rendering; the right value still lands,
+    # so only the comparison of the old and new documents sees it.
+    real_render = _yamledit._render
+
+    def leaky_render(*args):
+        token, intended = real_render(*args)
+        return token + leak, intended
+    monkeypatch.setattr(_yamledit, '_render', leaky_render)
+    text = read(config)
+    dotted = '.'.join(keys)
+    with pytest.raises(ConfigError, match=re.escape('the edit of %s would change %s, %s; nothing written' % (dotted, dotted, other))):
+        edit_config(config, keys, value, backup=True)
+    assert read(config) == text and listing(config) == ['production.yaml']
 
 def test_missing_file(tmp_path):
     path = str(tmp_path / 'nope.yaml')
@@ -497,9 +521,11 @@ KILLED_CHILD = textwrap.dedent('''
 
     _config.os.fsync = slow_fsync
     print('ready', flush=True)
-    value = 6
+    value = int(sys.argv[2])  # the value the file does not hold yet
     while True:
-        _config.edit_config(sys.argv[1], ['models', 'rollout_percentage'], value, backup=True)
+        print('writing %d' % value, flush=True)
+        change = _config.edit_config(sys.argv[1], ['models', 'rollout_percentage'], value, backup=True)
+        print('%s %d' % ('wrote' if change.changed else 'unchanged', value), flush=True)
         value = 11 - value
 ''')
 
@@ -512,21 +538,37 @@ def test_kill_9_never_leaves_a_partial_file(tmp_path):
     text += 'notes: |\n' + ''.join('  padding line %05d of the site notes, which nobody reads\n' % i for i in range(3500))
     assert len(text) > 200000
     write(path, text.replace('rollout_percentage: 100', 'rollout_percentage: 5'))
-    versions = {text.replace('rollout_percentage: 100', 'rollout_percentage: %d' % v).encode() for v in (5, 6)}
+    versions = dict((text.replace('rollout_percentage: 100', 'rollout_percentage: %d' % v).encode(), v) for v in (5, 6))
     rng = random.Random(1234)
+    writes = killed_in_a_write = 0
     for _run in range(50):
-        child = subprocess.Popen([sys.executable, '-c', KILLED_CHILD, path], env=child_env(),
+        held = versions[read(path)]
+        child = subprocess.Popen([sys.executable, '-c', KILLED_CHILD, path, str(11 - held)], env=child_env(),
                                  stdout=subprocess.PIPE, text=True)
         assert child.stdout.readline() == 'ready\n'
-        time.sleep(rng.uniform(0, 1.0))
+        lines = []
+        for _write in range(rng.randint(0, 2)):  # some runs die in their first write, some after a few
+            lines += [child.stdout.readline(), child.stdout.readline()]
+        time.sleep(rng.uniform(0, 0.5))
         child.send_signal(signal.SIGKILL)
         child.wait()
+        lines = [line.split() for line in lines + child.stdout.readlines()]
         child.stdout.close()
+        assert not [line for line in lines if line[0] == 'unchanged'], 'each write changes the value'
+        writes += sum(1 for line in lines if line[0] == 'wrote')
+        # the file is whole, and holds the last finished write, or the one the kill cut short
         assert read(path) in versions
         yaml.safe_load(read(path))
+        if lines and lines[-1][0] == 'writing':
+            killed_in_a_write += 1
+            assert versions[read(path)] in (int(lines[-1][1]), 11 - int(lines[-1][1]))
+        else:
+            assert versions[read(path)] == (int(lines[-1][1]) if lines else held)
     for name in os.listdir(str(tmp_path)):
         if name.endswith('.bak'):
             assert read(str(tmp_path / name)) in versions
+    print('50 kills: %d writes finished, %d kills inside a write' % (writes, killed_in_a_write))
+    assert writes > 0 and killed_in_a_write > 0, (writes, killed_in_a_write)
 
 
 # --- percentage -------------------------------------------------------------------------------
