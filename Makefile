@@ -13,11 +13,12 @@ LINK := .collections/ansible_collections/genesis/model_ops
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup system-packages demo test static lint sanity unit integration lab-up lab-down lab-status build clean
+.PHONY: help setup system-packages demo test static lint sanity unit integration mutation lab-up lab-down lab-status build clean
 
 help:
 	@echo "make demo          set everything up, start a $(HOSTS)-host lab, run the main job on it"
 	@echo "make test          lint, sanity, unit and integration tests (starts its own lab)"
+	@echo "make mutation      mutation testing (mutmut), the score per file; not part of make test"
 	@echo "make lab-up HOSTS=N / make lab-down / make lab-status"
 
 setup: $(VENV)/.installed $(LINK) system-packages
@@ -77,6 +78,11 @@ sanity: setup
 unit: setup
 	$(PY) -m pytest tests/unit -q
 
+# mutmut over the code that decides and changes things, each file against its own unit tests; the score
+# per file at the end (docs/dev/testing.md). Not part of `make test`: about an hour on 2 cores.
+mutation: setup
+	$(PY) tests/mutation/run.py
+
 integration: setup
 	$(PY) -m pytest tests/lab tests/integration -q -p no:cacheprovider -n 2 --dist worksteal
 
@@ -91,4 +97,4 @@ build: setup
 	$(BIN)/ansible-galaxy collection build --force
 
 clean: lab-down
-	rm -rf .collections .pytest_cache tests/output genesis-model_ops-*.tar.gz
+	rm -rf .mutation .collections .pytest_cache tests/output genesis-model_ops-*.tar.gz
