@@ -13,12 +13,13 @@ LINK := .collections/ansible_collections/genesis/model_ops
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup system-packages demo test static lint sanity unit faults integration lab-up lab-down lab-status build ee-context ee clean
+.PHONY: help setup system-packages demo test static lint sanity unit faults integration mutation lab-up lab-down lab-status build ee-context ee clean
 
 help:
 	@echo "make demo          set everything up, start a $(HOSTS)-host lab, run the main job on it"
 	@echo "make test          lint, sanity, unit, fault and integration tests (starts its own lab)"
 	@echo "make faults        the fault suite (lock races, kill -9, concurrent edits, ...); figures to docs/reliability.md"
+	@echo "make mutation      mutation testing (mutmut), the score per file; not part of make test"
 	@echo "make lab-up HOSTS=N / make lab-down / make lab-status"
 
 setup: $(VENV)/.installed $(LINK) system-packages
@@ -79,11 +80,15 @@ sanity: setup
 unit: setup
 	$(PY) -m pytest tests/unit -q
 
-# Each fault tried many times; the counts go to docs/reliability.md (only when every count is 0).
 # The fault tests print their counts (and keep them in tests/output/faults.json);
 # `make faults FAULTS_DOC=docs/reliability.md` also writes them into that table.
 faults: setup
 	FAULTS_DOC=$(FAULTS_DOC) $(PY) -m pytest tests/faults -q -p no:cacheprovider
+
+# mutmut over the code that decides and changes things, each file against its own unit tests; the score
+# per file at the end (docs/dev/testing.md). Not part of `make test`: about an hour on 2 cores.
+mutation: setup
+	$(PY) tests/mutation/run.py
 
 integration: setup
 	$(PY) -m pytest tests/lab tests/integration -q -p no:cacheprovider -n 2 --dist worksteal
@@ -121,4 +126,4 @@ ee: ee-context
 	  $(if $(EE_BASE_IMAGE),--build-arg EE_BASE_IMAGE=$(EE_BASE_IMAGE)) $(if $(EE_PKGMGR),--build-arg PKGMGR=$(EE_PKGMGR)) context
 
 clean: lab-down
-	rm -rf .collections .pytest_cache tests/output genesis-model_ops-*.tar.gz dist context
+	rm -rf .mutation .collections .pytest_cache tests/output genesis-model_ops-*.tar.gz dist context

@@ -15,13 +15,18 @@ must say when it was seen.
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import shutil
+import urllib.parse
+import urllib.request
 
 import jsonschema
 import pytest
 
+from ansible_collections.genesis.model_ops.plugins.module_utils._prometheus import DEFAULT_QUERY
+from lab.fleet import prometheus_address
 from tests.conftest import ROOT, next_command, wait_until
 
 AGENTS = ["qa_agent", "support_agent", "legal_agent", "analyst_agent", "content_agent"]
@@ -168,7 +173,9 @@ def test_a_healthy_lab_is_healthy_with_no_scenario(clean_lab, diagnose):
     for name, host in report["hosts"].items():
         assert host["status"] == "ok" and host["scenarios"] == [], name
         assert sorted(host["agents"]) == sorted(AGENTS)  # to_nice_json sorts keys
-    assert list(report["mistral"]["keys"]) and all(k["authenticated"] for k in report["mistral"]["keys"].values())
+    # the one key every host holds, by its fingerprint, accepted
+    fingerprint = hashlib.sha256(fleet_key(lab).encode()).hexdigest()[:8]
+    assert [(fp, k["authenticated"]) for fp, k in report["mistral"]["keys"].items()] == [(fingerprint, True)]
     assert all(m["exists"] for m in report["mistral"]["models"].values())
     # The Mistral API: once per distinct key and model (one key, 5 fine-tuned ids, 3 baselines) for 8 hosts.
     assert report["api_calls"] == 1 + 5 + 3
@@ -298,9 +305,24 @@ def test_a_host_down_among_healthy_ones_without_prometheus(clean_lab, diagnose):
 
 def test_prometheus_rates_ride_along_when_prometheus_answers(clean_lab, diagnose):
     lab = clean_lab
-    _, report = diagnose("controller")
+    # errors on one host (rate limited), until Prometheus has their rate: the verdict's run reads that rate
+    limited = lab.hosts[1].name
+    lab.cli("fault", "rate_limit", "--hosts", limited, "--retry-after", "7")
+    query = urllib.parse.urlencode({"query": DEFAULT_QUERY})
+    url = "http://%s/api/v1/query?%s" % (prometheus_address(int(os.environ["GENESIS_LAB_NET"])), query)
+
+    def rated():
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            samples = json.load(answer)["data"]["result"]
+        return {s["metric"].get("agent") for s in samples if s["metric"].get("instance") == limited and float(s["value"][1]) > 0}
+    wait_until(lambda: rated() == set(AGENTS), 120, what="a rate of errors for every agent of %s in Prometheus" % limited)
+    run, report = diagnose("controller")
     assert "prometheus_unavailable" not in supporting(report)
+    (answer,) = run.task("Read the error rate from Prometheus, when there is one").values()
+    assert answer["available"] is True and set(answer["by_label"]) <= {host.name for host in lab.hosts}, answer["by_label"]
+    rates = answer["by_label"][limited]
+    assert sorted(rates) == sorted(AGENTS) and all(isinstance(r, float) and r > 0 for r in rates.values()), rates
     # and a Prometheus that is set but does not answer is a supporting finding, not a failed run
     _, report = diagnose("controller", extravars={"model_ops_prometheus_url": "http://127.0.0.1:9"})
-    assert report["verdict"] == "healthy" and "prometheus_unavailable" in supporting(report)
+    assert report["verdict"] == "rate_limit" and "prometheus_unavailable" in supporting(report)
     assert len(report["hosts"]) == len(lab.hosts)

@@ -64,7 +64,8 @@ def test_hosts_keep_the_contract(clean_lab):
     for agent in body["agents"].values():
         assert set(agent) == AGENT_FIELDS
         assert agent["model"] == agent["finetuned_model"] and agent["model"].startswith("ft:")
-        assert 0 <= agent["error_rate"] <= 1 and agent["last_error"] is None or isinstance(agent["last_error"], dict)
+        assert 0 <= agent["error_rate"] <= 1 and 0 <= agent["fallback_rate"] <= 1, agent
+        assert agent["last_error"] is None or isinstance(agent["last_error"], dict), agent
     code, qa = get_json(host.health_url + "/health/qa_agent")
     assert code == 200 and qa["agent"] == "qa_agent" and set(qa) == AGENT_FIELDS | {"agent"}
     assert get_json(host.health_url + "/health/no_such_agent")[0] == 404

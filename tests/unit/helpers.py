@@ -38,6 +38,21 @@ def http_server(handler):
 
 
 # 30 bytes, a health payload: 15 s in full at a byte every 0.5 s
+class StepClock:
+    """A clock to inject (time.monotonic's stand-in) that moves on by step seconds each time it is read and by
+    what sleep() is given: a deadline then passes after a known number of reads, however loaded the machine."""
+
+    def __init__(self, step=0.0, now=1000.0):
+        self.step, self.now = step, now
+
+    def __call__(self):
+        self.now += self.step
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
 TRICKLED_BODY = b'{"status": "ok", "agents": {}}'
 
 

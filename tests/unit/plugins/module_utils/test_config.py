@@ -17,6 +17,7 @@ import time
 import pytest
 import yaml
 
+from ansible_collections.genesis.model_ops.plugins.module_utils import _yamledit
 from ansible_collections.genesis.model_ops.plugins.module_utils._config import edit_config
 from ansible_collections.genesis.model_ops.plugins.module_utils._files import ConfigError
 from ansible_collections.genesis.model_ops.plugins.module_utils._yamledit import plan_edit
@@ -228,6 +229,29 @@ def test_refusal_changes_nothing(tmp_path, text, keys, message):
     assert read(path) == text.encode()
     assert listing(path) == files  # no lock, backup or temporary file
 
+
+
+# (keys, value, what a faulty rewrite adds, the second value it would change): a replaced scalar, an inserted entry
+LEAKS = [(ROLLOUT, 5, '\n  server_port: 1', 'models.server_port'),
+         (agent('support_agent'), False, ', server_port: 1', 'models.agents.support_agent.server_port')]
+
+
+@pytest.mark.parametrize('keys, value, leak, other', LEAKS, ids=['replaced', 'inserted'])
+def test_a_rewrite_that_would_change_more_than_the_one_value_is_refused(config, monkeypatch, keys, value, leak, other):
+    # The re-parse guard: should the text rewrite ever change a second value, the edit is refused and
+    # the file stays as it was. The fault is injected in the rendering; the right value still lands,
+    # so only the comparison of the old and new documents sees it.
+    real_render = _yamledit._render
+
+    def leaky_render(*args):
+        token, intended = real_render(*args)
+        return token + leak, intended
+    monkeypatch.setattr(_yamledit, '_render', leaky_render)
+    text = read(config)
+    dotted = '.'.join(keys)
+    with pytest.raises(ConfigError, match=re.escape('the edit of %s would change %s, %s; nothing written' % (dotted, dotted, other))):
+        edit_config(config, keys, value, backup=True)
+    assert read(config) == text and listing(config) == ['production.yaml']
 
 def test_missing_file(tmp_path):
     path = str(tmp_path / 'nope.yaml')

@@ -18,7 +18,7 @@ from ansible_collections.genesis.model_ops.plugins.module_utils._health import (
     HealthProbe, fails, probe_targets, summarize, worse_than)
 from ansible_collections.genesis.model_ops.plugins.module_utils._jmespath_lite import (
     ExpressionError, compile_expression, parse_plain_path)
-from ansible_collections.genesis.model_ops.tests.unit.helpers import trickle_server
+from ansible_collections.genesis.model_ops.tests.unit.helpers import StepClock, trickle_server
 
 FT = 'ft:open-mistral-7b:587a6b29:20240514:7e773925'
 QA = {
@@ -169,44 +169,33 @@ def test_garbage_is_not_json(base, path):
 
 
 def test_timeout(base):
-    # the answer comes after 3 s: a timeout finding, not the 200, shows the probe gave up first
-    result = HealthProbe(timeout=0.5).probe(base + '/slow')
+    result = HealthProbe(timeout=0.5).probe(base + '/slow')  # /slow answers after 3 s
     assert codes(result) == ['timeout'] and result['status'] == 'unreachable'
+    assert result['findings'][0]['message'] == 'no answer from %s/slow/health within 0.5s' % base
     assert result['http_status'] is None
 
 
 def test_a_trickled_answer_ends_at_the_timeout():
-    # a byte every 0.5 s, each read well within the timeout: the whole answer would take 15 s
-    # every read comes within the timeout: a deadline per read would return the whole answer, a 200
-    with trickle_server() as url:
-        result = HealthProbe(timeout=1).probe(url)
+    # a byte at a time, each read well within the timeout; on a clock that moves a second per read,
+    # the 10 s timeout ends the answer after about ten of its thirty bytes
+    with trickle_server(delay=0.2) as url:
+        result = HealthProbe(timeout=10, clock=StepClock(1)).probe(url)
     assert codes(result) == ['timeout'] and result['status'] == 'unreachable'
-    assert result['findings'][0]['message'] == 'no answer from %s/health within 1s' % url
+    assert result['findings'][0]['message'] == 'no answer from %s/health within 10s' % url
 
 
 def test_wait_timeout_bounds_the_whole_wait_probes_included():
-    with trickle_server() as url:
-        start = time.monotonic()
-        result = HealthProbe(timeout=2).wait_healthy(url, wait_timeout=3, wait_interval=0.5)
-        elapsed = time.monotonic() - start
-    assert elapsed < 8, elapsed  # generous: a trickled answer alone takes 15 s
-    assert not result['healthy'] and codes(result) == ['timeout'] and result['attempts'] >= 1
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 100.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
+    # each probe may take 20 s of its own, but the wait ends 12 s after it began, in the middle of a probe
+    clock = StepClock(1)
+    with trickle_server(delay=0.2) as url:
+        result = HealthProbe(timeout=20, clock=clock).wait_healthy(url, wait_timeout=12, wait_interval=0.5, sleep=clock.sleep)
+    assert not result['healthy'] and codes(result) == ['timeout'] and result['attempts'] == 1
+    assert clock.now < 1021, clock.now  # the probe's own 20 s would have run to 1023 at least
 
 
 def test_wait_gives_each_request_only_the_time_left(monkeypatch):
     # every request uses all the time it is given (a server that never finishes): what was it given?
-    clock, given = FakeClock(), []
+    clock, given = StepClock(now=100.0), []
 
     def slow_get(url, timeout, **kwargs):
         given.append(round(timeout, 3))
@@ -332,10 +321,11 @@ def test_wait_until_healthy(server, base):
 
 
 def test_wait_gives_up(base):
-    start = time.monotonic()
-    result = HealthProbe().wait_healthy(base + '/degraded', wait_timeout=0.3, wait_interval=0.1)
-    assert not result['healthy'] and 2 <= result['attempts'] <= 4
-    assert time.monotonic() - start < 2
+    # probes at 0, 0.25, 0.5 and 0.75 s (the clock moves only while it sleeps); a fifth would start at the deadline
+    clock = StepClock()
+    result = HealthProbe(clock=clock).wait_healthy(base + '/degraded', wait_timeout=1, wait_interval=0.25, sleep=clock.sleep)
+    assert not result['healthy'] and result['status'] == 'degraded' and result['attempts'] == 4
+    assert clock.now == 1000.75
 
 
 def test_wait_against_a_baseline_no_worse_than_before(server, base):

@@ -564,7 +564,7 @@ def test_an_abandoned_call_leaves_nothing_behind_for_the_next(stub):
     def late(**kwargs):
         slow.wait(2)
         return checker.sdk.models.list(**kwargs)
-    _result, failure = checker.call(late)
+    _result, failure, _quota = checker.call(late)
     assert failure.kind == 'timeout'
-    card, failure = checker.call(checker.sdk.models.retrieve, model_id='b')
+    card, failure, _quota = checker.call(checker.sdk.models.retrieve, model_id='b')
     assert failure is None and card.id == 'b' and checker.last_status == 200

@@ -167,7 +167,12 @@ def run(ev):
     jsonschema.Draft202012Validator(SCHEMA).validate(report)
     text = json.dumps(report) + report_markdown(report)
     assert KEY not in text and SPARE not in text
-    assert json.dumps(diagnose(ev), sort_keys=False) == json.dumps(report, sort_keys=False), 'not deterministic'
+    # the same evidence in another order (hosts, keys, settings) gives the same report, in the same order
+    shuffled = dict(reversed(list(copy.deepcopy(ev).items())))
+    for name in ('hosts', 'mistral', 'settings'):
+        if isinstance(shuffled.get(name), dict):
+            shuffled[name] = dict(reversed(list(shuffled[name].items())))
+    assert json.dumps(diagnose(shuffled)) == json.dumps(report), 'the report depends on the order of the evidence'
     return report
 
 
@@ -458,6 +463,34 @@ def test_scenarios_in_the_order_to_handle_them():
     assert report['hosts']['genesis-003']['scenarios'] == ['model_unavailable', 'rate_limit', 'unknown']
     assert report['summary']['by_scenario'] == {'credentials': 1, 'model_unavailable': 3, 'rate_limit': 1, 'unknown': 1}
     assert list(report['hosts']) == HOSTS
+
+
+
+def test_all_five_in_one_report_in_the_order_to_handle_them():
+    # every scenario at once, each on its own host, the hosts named against the order (z.. first):
+    # the report lists them credentials, complete_failure, model_unavailable, rate_limit, unknown,
+    # the verdict is the first, and each host lists its own in that order too
+    ft = MODELS['content_agent'][0]
+    refused = dict((name, agent(name, errors=120, last_error=error(401, 'Unauthorized'))) for name in AGENTS)
+    limited = agent('qa_agent', errors=10, last_error=error(429, 'Rate limit exceeded'))
+    flaky = agent('analyst_agent', errors=10, last_error=error('timeout', 'no answer within 3s'))
+    hosts = {'genesis-001': host(health(qa_agent=limited, analyst_agent=flaky)), 'genesis-002': host(),
+             'genesis-003': host(unreachable(), logs()), 'genesis-004': host(health(**refused), fingerprint=SPARE_FP)}
+    mistral = {FP: check(models={ft: gone(ft)}), SPARE_FP: check(SPARE_FP, authenticated=False, status=401, kind='auth')}
+    report = run(evidence(hosts, mistral=mistral))
+    assert [item['scenario'] for item in report['scenarios']] == [
+        'credentials', 'complete_failure', 'model_unavailable', 'rate_limit', 'unknown']
+    assert report['verdict'] == 'credentials'
+    assert scenario(report, 'credentials')['hosts'] == ['genesis-004']
+    assert scenario(report, 'complete_failure')['hosts'] == ['genesis-003']
+    assert report['hosts']['genesis-001']['scenarios'] == ['model_unavailable', 'rate_limit', 'unknown']
+    assert list(report['summary']['by_scenario']) == [item['scenario'] for item in report['scenarios']]
+    markdown = report_markdown(report)
+    headings = [markdown.index(item['title']) for item in report['scenarios']]
+    assert headings == sorted(headings), 'the markdown lists the scenarios in another order than the report'
+    # without the refused key, the host that does not answer comes first
+    del hosts['genesis-004']
+    assert run(evidence(hosts, mistral={FP: mistral[FP]}))['verdict'] == 'complete_failure'
 
 
 def test_agents_in_config_order_and_hosts_sorted():

@@ -1,0 +1,104 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Mutation testing (`make mutation`) of the code that decides and changes things: mutmut mutates one
+file at a time and runs only that file's own unit tests against each mutant; the score per file
+is printed at the end, the surviving mutants listed under it.
+
+mutmut names a mutant after the module path of its file, and the tests import the collection as
+ansible_collections.genesis.model_ops: so each file is mutated in a copy of the collection laid out
+under .mutation/<file>/ansible_collections/genesis/model_ops/, which gives both the same name.
+
+    .venv/bin/python tests/mutation/run.py [--max-children N] [file ...]   (default: every file below)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+WORK = os.path.join(ROOT, '.mutation')
+UNIT = 'tests/unit/plugins/'
+
+# file -> its own unit tests (the subprocess fault tests are left out: a mutant in a child process
+# reports nothing back, and they take most of the time)
+FILES = {
+    'plugins/module_utils/_yamledit.py': [UNIT + 'module_utils/test_config.py'],
+    'plugins/module_utils/_files.py': [UNIT + 'module_utils/test_config.py', UNIT + 'module_utils/test_envfile.py'],
+    'plugins/module_utils/_common.py': [UNIT + 'module_utils/test_common.py'],
+    'plugins/module_utils/_runlock.py': [UNIT + 'module_utils/test_runlock.py', UNIT + 'modules/test_run_lock.py'],
+    'plugins/module_utils/_service.py': [UNIT + 'module_utils/test_service.py', UNIT + 'modules/test_orchestrator_service.py'],
+    'plugins/module_utils/_health.py': [UNIT + 'module_utils/test_health.py', UNIT + 'modules/test_model_health.py'],
+    'plugins/plugin_utils/_verdict_scenarios.py': [UNIT + 'plugin_utils/test_verdict.py'],
+    'plugins/plugin_utils/_verdict_report.py': [UNIT + 'plugin_utils/test_verdict.py', UNIT + 'filter/test_verdict_filter.py'],
+}
+DESELECT = 'not kill_9 and not concurrent'
+# the code, its tests and what they read
+COPY = ('plugins', 'tests', 'docs', 'pytest.ini')
+SPINNER = '\u280b\u2819\u2839\u2838\u283c\u2834\u2826\u2827\u2807\u280f'  # mutmut's progress lines
+PACKAGE = os.path.join('ansible_collections', 'genesis', 'model_ops')
+
+
+def stage(path, tests):
+    """A fresh copy of the collection for mutating path; returns its folder."""
+    where = os.path.join(WORK, os.path.basename(path)[:-3].lstrip('_'))
+    shutil.rmtree(where, ignore_errors=True)
+    for name in COPY:
+        source, target = os.path.join(ROOT, name), os.path.join(where, PACKAGE, name)
+        if os.path.isdir(source):
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns('__pycache__', 'output'))
+        else:
+            shutil.copy(source, target)
+    with open(os.path.join(where, 'setup.cfg'), 'w', encoding='utf-8') as handle:
+        handle.write('[mutmut]\nsource_paths = ansible_collections\nonly_mutate = %s\n'
+                     'pytest_add_cli_args_test_selection =\n%s'
+                     'pytest_add_cli_args =\n    -p\n    no:cacheprovider\n    -k\n    %s\n'
+                     % (os.path.join(PACKAGE, path), ''.join('    %s\n' % os.path.join(PACKAGE, test) for test in tests), DESELECT))
+    return where
+
+
+def results(where, path):
+    """{mutant name: status} from mutmut's record of the run."""
+    from mutmut.stats import status_by_exit_code  # pylint: disable=import-outside-toplevel
+    with open(os.path.join(where, 'mutants', PACKAGE, path + '.meta'), encoding='utf-8') as handle:
+        meta = json.load(handle)
+    return dict((name, status_by_exit_code[code]) for name, code in sorted(meta['exit_code_by_key'].items()))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--max-children', type=int, default=2)
+    parser.add_argument('files', nargs='*', default=list(FILES), metavar='file', help=', '.join(FILES))
+    args = parser.parse_args()
+    unknown = sorted(set(args.files) - set(FILES))
+    if unknown:
+        parser.error('not a file this runs on: %s; one of %s' % (', '.join(unknown), ', '.join(FILES)))
+    mutmut = os.path.join(os.path.dirname(sys.executable), 'mutmut')
+    scores = []
+    for path in args.files:
+        where = stage(path, FILES[path])
+        print('== %s (tests: %s)' % (path, ' '.join(FILES[path])), flush=True)
+        run = subprocess.run([mutmut, 'run', '--max-children', str(args.max_children)], cwd=where,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+        if run.returncode:
+            print('\n'.join(line for line in run.stdout.splitlines()[-60:] if line.strip() and line[0] not in SPINNER))
+            scores.append((path, None, 'mutmut failed (exit %d)' % run.returncode))
+            continue
+        status = results(where, path)
+        killed = sum(1 for value in status.values() if value in ('killed', 'timeout'))
+        for name, value in status.items():
+            if value not in ('killed', 'timeout'):
+                print('   %s: %s' % (value, name))
+        scores.append((path, killed * 100.0 / max(len(status), 1), '%d/%d killed' % (killed, len(status))))
+    print('\nmutation score per file')
+    for path, score, detail in scores:
+        print('  %-45s %s  %s' % (path, '  n/a ' if score is None else '%5.1f%%' % score, detail))
+    return 0 if all(score is not None for _path, score, _detail in scores) else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
