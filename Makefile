@@ -91,7 +91,7 @@ mutation: setup
 	$(PY) tests/mutation/run.py
 
 integration: setup
-	$(PY) -m pytest tests/lab tests/integration -q -p no:cacheprovider -n 2 --dist worksteal
+	$(PY) -m pytest tests/lab tests/integration -q -p no:cacheprovider -n 2 --dist worksteal --durations=40
 
 # The lab-free checks run beside the integration tests, which wait on the lab much of the time;
 # each target's output is printed whole when it ends.
