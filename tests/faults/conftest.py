@@ -77,3 +77,10 @@ def pytest_sessionfinish(session, exitstatus):  # pylint: disable=unused-argumen
         _, _, tail = rest.partition(END)
         with open(doc, 'w', encoding='utf-8') as handle:
             handle.write(head + BEGIN + '\n' + _table() + '\n' + END + tail)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The counts in the run's output (CI's log), whatever the verbosity."""
+    if FIGURES:
+        terminalreporter.write_sep('-', 'fault counts')
+        terminalreporter.write_line(_table())
