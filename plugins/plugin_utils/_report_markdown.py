@@ -68,13 +68,18 @@ def report_markdown(report):
     if not report.get('scenarios'):
         out += ['No scenario holds: every host is ok.', '']
     else:
-        out += ['Handle in this order: %s.' % ', '.join(item['scenario'] for item in report['scenarios']), '']
+        # what to run first, in the order to handle them; each scenario's section below says why
+        out += ['## Next', '', '```bash'] + [item['command'] for item in report['scenarios']] + ['```', '']
 
-    out += ['## Hosts', '', '| host | status | scenarios | worst agent |', '| --- | --- | --- | --- |']
-    for name, host in sorted(as_dict(report.get('hosts')).items()):
-        out.append('| %s | %s | %s | %s |' % (_cell(name), _cell(host.get('status')), _cell(', '.join(host.get('scenarios') or ())),
-                                              _cell(_worst_agent(as_dict(host.get('agents'))))))
-    out.append('')
+    hosts = as_dict(report.get('hosts'))
+    unhealthy = sorted(name for name, host in hosts.items() if as_dict(host).get('status') != 'ok')
+    if unhealthy:
+        out += ['## Hosts not ok', '', '| host | status | scenarios | worst agent |', '| --- | --- | --- | --- |']
+        for name in unhealthy:
+            host = hosts[name]
+            out.append('| %s | %s | %s | %s |' % (_cell(name), _cell(host.get('status')), _cell(', '.join(host.get('scenarios') or ())),
+                                                  _cell(_worst_agent(as_dict(host.get('agents'))))))
+        out += ['', '%d other hosts ok.' % (len(hosts) - len(unhealthy)) if len(hosts) > len(unhealthy) else 'No host is ok.', '']
 
     for index, item in enumerate(report.get('scenarios') or (), 1):
         out += ['## %s. %s: %s' % (index, item['scenario'], item.get('title', '')), '',

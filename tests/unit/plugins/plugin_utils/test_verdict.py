@@ -693,8 +693,13 @@ def test_markdown_has_every_host_scenario_and_command():
     report = run(evidence(hosts))
     text = report_markdown(report)
     assert text.startswith('# Model failure diagnosis: complete_failure\n')
+    # the commands first, in the order to handle them, then only the hosts that are not ok
+    commands = [item['command'] for item in report['scenarios']]
+    assert '## Next\n\n```bash\n%s\n```\n' % '\n'.join(commands) in text
+    assert text.index('## Next') < text.index('## Hosts not ok') < text.index('## 1. ')
     for name in HOSTS:
-        assert '| %s |' % name in text
+        assert ('| %s |' % name in text) is (name in ('genesis-001', 'genesis-003'))
+    assert '\n%d other hosts ok.\n' % (len(HOSTS) - 2) in text
     assert '| genesis-001 | degraded | rate_limit | qa_agent degraded (errors 8.3%, fallbacks 0%, last error 429) |' in text
     for item in report['scenarios']:
         assert '```bash\n%s\n```' % item['command'] in text
