@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: file_restore
 short_description: Put a file of a Genesis host back from the backup an edit kept
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Puts O(path) back to the bytes of O(backup), the backup that M(genesis.model_ops.rollout_set),
     M(genesis.model_ops.finetuned_toggle) or M(genesis.model_ops.api_key) kept with O(genesis.model_ops.rollout_set#module:backup=true).

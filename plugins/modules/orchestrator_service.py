@@ -13,13 +13,13 @@ description:
     (section 2), so that a changed C(production.yaml) or env file takes effect.
   - With systemd, C(systemctl restart genesis-orchestrator) (or C(start)).
   - In process mode (hosts without systemd), the service is the process named by its pid file. It is
-    stopped by that pid, never by a pattern, and only when that process is provably the service: it works
+    stopped by that pid, never by a pattern, and only when that process is provably the service (it works
     in O(app_root), its command line ends with the arguments of O(command) (C(genesis_orchestrator.py)), and
-    it started before the pid file was written. A pid file whose pid is gone or now belongs to another
+    it started before the pid file was written). A pid file whose pid is gone or now belongs to another
     process (an operator's shell in the app root, a reused pid) is stale, and nothing is signalled.
-  - Nothing is stopped before the start is known to be possible, in check mode too: O(env_file) readable,
-    O(command)'s program an executable file (on the C(PATH) the service gets), O(app_root) a directory, and
-    with systemd the unit known to it. A restart bound to fail fails with the service still running.
+  - Nothing is stopped before the start is known to be possible, in check mode too (O(env_file) readable,
+    O(command)'s program an executable file on the C(PATH) the service gets, O(app_root) a directory, and
+    with systemd the unit known to it). A restart bound to fail fails with the service still running.
     The service is stopped with SIGTERM, and SIGKILL after O(stop_timeout); then O(command) is started
     detached in O(app_root), with the variables of O(env_file) in its environment, its output appended
     to C(logs/orchestrator.out). The start succeeds when the pid file names a new process of the app root

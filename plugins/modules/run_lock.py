@@ -22,7 +22,7 @@ description:
     replacing it, so runs that race for a free lock or an expired lease end with one holder. A run killed while
     holding the C(flock) loses it with its process.
   - A lock file that this module did not write (not JSON, not an object, a C(run_id) or C(expires) missing or of the
-    wrong type, such as C(expires: soon)) is never taken over. The task fails naming what is wrong, for a person to
+    wrong type, such as C(expires) set to V(soon)) is never taken over. The task fails naming what is wrong, for a person to
     remove the file. So does a lock folder the module cannot write.
   - Needs only Python's standard library on the host.
 options:

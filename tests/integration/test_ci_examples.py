@@ -108,7 +108,7 @@ def site_repository(tmp_path, lab):
     source = copy_checkout(tmp_path / "genesis-model-ops", venv=False)
     for args in (["init", "-q", "-b", "main"], ["add", "-A"],
                  ["-c", "user.name=ci", "-c", "user.email=ci@example.com", "commit", "-q", "-m", "release"],
-                 ["tag", "v0.1.0"]):
+                 ["tag", "v0.2.0"]):
         subprocess.run(["git", *args], cwd=source, check=True, capture_output=True, timeout=120)
     site = tmp_path / "site"
     (site / "inventory").mkdir(parents=True)
