@@ -50,6 +50,14 @@ def next_command(playbook, *args):
     return " ".join(["ansible-playbook", playbook] + (["-i", inventory] if inventory != default else []) + list(args))
 
 
+def build_collection(dest):
+    """The collection's tarball, built from this checkout into ``dest`` as `make build` builds it; its path."""
+    subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-galaxy"), "collection", "build",
+                    "--output-path", str(dest), ROOT], check=True, capture_output=True, timeout=300)
+    (tarball,) = [os.path.join(str(dest), name) for name in os.listdir(str(dest)) if name.endswith(".tar.gz")]
+    return tarball
+
+
 def lab_cli(*args, check=True):
     """Run `python -m lab ...` from the clone; returns the completed process."""
     proc = subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -216,6 +216,17 @@ def rate_headers(headers):
     return dict((name, value) for name, value in headers.items() if name.startswith(RATE_HEADER_PREFIX) or name == 'retry-after')
 
 
+class _LastAnswer(threading.local):
+    """The last answer a thread got (status, headers with lower-case names): calls run side by side, and a call
+    abandoned at its deadline may still get its answer, in its own thread."""
+
+    status = None
+    headers = {}
+
+    def keep(self, status, headers):
+        self.status, self.headers = status, headers
+
+
 class _CountingClient:
     """Stands in for the SDK's HTTP client: counts each request sent, keeps the last answer's headers.
 
@@ -226,24 +237,23 @@ class _CountingClient:
     def __init__(self, inner):
         self._inner = inner
         self._lock = threading.Lock()
-        self._local = threading.local()
+        self._local = _LastAnswer()
         self.calls = 0
 
     @property
     def last_status(self):
-        return getattr(self._local, 'status', None)
+        return self._local.status
 
     @property
     def last_headers(self):
-        return getattr(self._local, 'headers', {})
+        return self._local.headers
 
     def send(self, request, **kwargs):
         with self._lock:
             self.calls += 1
-        self._local.status, self._local.headers = None, {}
+        self._local.keep(None, {})
         response = self._inner.send(request, **kwargs)
-        self._local.status = response.status_code
-        self._local.headers = dict((k.lower(), v) for k, v in response.headers.items())
+        self._local.keep(response.status_code, dict((k.lower(), v) for k, v in response.headers.items()))
         return response
 
     def build_request(self, *args, **kwargs):
@@ -298,17 +308,15 @@ class Checker:
         self.ratelimit_headers = {}
         self.retry_after = None
         self.limited = 0
-        self._answer = threading.local()  # the last answered call's status, per thread: the model checks run side by side
+        self._answer = _LastAnswer()  # of this thread's last answered call
 
     @property
     def last_status(self):
-        """The status of this thread's last answered call."""
-        return getattr(self._answer, 'status', None)
+        return self._answer.status
 
     @property
     def last_headers(self):
-        """The headers (lower-case names) of this thread's last answered call."""
-        return getattr(self._answer, 'headers', {})
+        return self._answer.headers
 
     def _note(self, status, headers):
         """Keep what an answer says about the rate limit; returns its quota headers."""
@@ -379,7 +387,7 @@ class Checker:
                 self.sleep(wait)
                 attempt += 1
                 continue
-            self._answer.status, self._answer.headers = status, headers
+            self._answer.keep(status, headers)
             return result, None, self._note(status, headers)
 
     def check_key(self):

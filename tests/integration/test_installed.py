@@ -15,17 +15,14 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import build_collection
 
 BIN = os.path.dirname(sys.executable)
 
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
-    dist = tmp_path_factory.mktemp("dist")
-    subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "build", "--output-path", str(dist), ROOT],
-                   check=True, capture_output=True, timeout=300)
-    (tarball,) = dist.glob("genesis-model_ops-*.tar.gz")
+    tarball = build_collection(tmp_path_factory.mktemp("dist"))
     collections = tmp_path_factory.mktemp("collections")
     subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--force", "-p", str(collections), str(tarball)],
                    check=True, capture_output=True, timeout=300)

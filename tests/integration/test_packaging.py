@@ -8,16 +8,12 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-import subprocess
-import sys
 import tarfile
 
 import pytest
 import yaml
 
-from tests.conftest import ROOT, checkout_files
-
-BIN = os.path.dirname(sys.executable)
+from tests.conftest import ROOT, build_collection, checkout_files
 
 # Never in the tarball: each would act on, or describe, the clone it came from.
 WORKSHOP = ["ansible.cfg", ".ansible-lint", ".yamllint", "Makefile", "requirements-dev.txt", "pytest.ini",
@@ -37,10 +33,7 @@ NEEDED = ["README.md", "LICENSE", "meta/runtime.yml", "meta/execution-environmen
 
 @pytest.fixture(scope="module")
 def tarball(tmp_path_factory):
-    out = tmp_path_factory.mktemp("dist")
-    subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "build", "--output-path", str(out), ROOT],
-                   check=True, capture_output=True, timeout=300)
-    (path,) = out.glob("genesis-model_ops-*.tar.gz")
+    path = build_collection(tmp_path_factory.mktemp("dist"))
     with tarfile.open(path) as tar:
         members = {m.name: m for m in tar.getmembers()}
         manifest = json.load(tar.extractfile("MANIFEST.json"))
@@ -68,7 +61,7 @@ def test_the_manifest_carries_no_placeholder(tarball):
     info = manifest["collection_info"]
     with open(os.path.join(ROOT, "galaxy.yml"), encoding="utf-8") as handle:
         galaxy = yaml.safe_load(handle)
-    assert path.name == "genesis-model_ops-%s.tar.gz" % galaxy["version"] == "genesis-model_ops-%s.tar.gz" % info["version"]
+    assert os.path.basename(path) == "genesis-model_ops-%s.tar.gz" % galaxy["version"] == "genesis-model_ops-%s.tar.gz" % info["version"]
     assert info["repository"] == galaxy["repository"]  # the publisher's; the README's installation names it
     for field in ("documentation", "homepage", "issues"):
         assert info[field] is None, (field, info[field])  # none until the publisher has them
