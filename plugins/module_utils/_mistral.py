@@ -227,7 +227,21 @@ class _LastAnswer(threading.local):
         self.status, self.headers = status, headers
 
 
-class _CountingClient:
+class _Answered:
+    """Reads this thread's last answer (kept in ``self._answer``, a _LastAnswer)."""
+
+    _answer = None
+
+    @property
+    def last_status(self):
+        return self._answer.status
+
+    @property
+    def last_headers(self):
+        return self._answer.headers
+
+
+class _CountingClient(_Answered):
     """Stands in for the SDK's HTTP client: counts each request sent, keeps the last answer's headers.
 
     The last answer is kept per thread: a call abandoned at its deadline may still get its answer
@@ -237,23 +251,15 @@ class _CountingClient:
     def __init__(self, inner):
         self._inner = inner
         self._lock = threading.Lock()
-        self._local = _LastAnswer()
+        self._answer = _LastAnswer()
         self.calls = 0
-
-    @property
-    def last_status(self):
-        return self._local.status
-
-    @property
-    def last_headers(self):
-        return self._local.headers
 
     def send(self, request, **kwargs):
         with self._lock:
             self.calls += 1
-        self._local.keep(None, {})
+        self._answer.keep(None, {})
         response = self._inner.send(request, **kwargs)
-        self._local.keep(response.status_code, dict((k.lower(), v) for k, v in response.headers.items()))
+        self._answer.keep(response.status_code, dict((k.lower(), v) for k, v in response.headers.items()))
         return response
 
     def build_request(self, *args, **kwargs):
@@ -291,7 +297,7 @@ def _retirement(model_id, retired_models):
     return None, None
 
 
-class Checker:
+class Checker(_Answered):
     """Runs the calls (no retry unless asked, within a bounded wait) and gathers what they say; thread-safe."""
 
     def __init__(self, sdk, transport, timeout, retries, max_retry_wait, secrets=(), sleep=time.sleep):
@@ -309,14 +315,6 @@ class Checker:
         self.retry_after = None
         self.limited = 0
         self._answer = _LastAnswer()  # of this thread's last answered call
-
-    @property
-    def last_status(self):
-        return self._answer.status
-
-    @property
-    def last_headers(self):
-        return self._answer.headers
 
     def _note(self, status, headers):
         """Keep what an answer says about the rate limit; returns its quota headers."""
