@@ -146,8 +146,8 @@ def restore(path, backup, parse=None, check_mode=False, lock_timeout=30.0, audit
         st, old = current()  # again, under the lock
         if old == data:
             return False, old, data, None
-        _, line = commit(path, target, old, data, st, audit_log=audit_log, audit_context=audit_context,
-                         record=dict(key='(restored from %s)' % backup, before=_digest(old), after=_digest(data)))
+        line = commit(path, target, old, data, st, audit_log=audit_log, audit_context=audit_context,
+                         record=dict(key='(restored from %s)' % backup, before=_digest(old), after=_digest(data)))[1]
     return True, old, data, line
 
 

@@ -136,7 +136,7 @@ def http_get(url, timeout, context=None, use_proxy=True, max_body=1024 * 1024, c
     headers = {'Accept': 'application/json', 'User-Agent': 'ansible-httpget'}
     parts = urllib.parse.urlsplit(url)
     if '@' in parts.netloc:  # user:password@ is Basic authentication, not part of the host (nor of any message)
-        userinfo, _, host = parts.netloc.rpartition('@')
+        userinfo, host = parts.netloc.rsplit('@', 1)
         headers['Authorization'] = 'Basic ' + base64.b64encode(urllib.parse.unquote(userinfo).encode('utf-8')).decode('ascii')
         url = urllib.parse.urlunsplit(parts._replace(netloc=host))
     request = urllib.request.Request(url, headers=headers)
