@@ -13,7 +13,7 @@ LINK := .collections/ansible_collections/genesis/model_ops
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup system-packages demo test static lint sanity unit faults integration mutation lab-up lab-down lab-status build ee-context ee clean
+.PHONY: help setup system-packages demo test static lint sanity unit faults integration diagnosis-faults mutation lab-up lab-down lab-status build ee-context ee clean
 
 help:
 	@echo "make demo          set everything up, start a $(HOSTS)-host lab, run the main job on it"
@@ -90,8 +90,16 @@ faults: setup
 mutation: setup
 	$(PY) tests/mutation/run.py
 
+# The diagnosis under every lab fault and overlapping incidents: too slow for make test's budget as they are
+# (each case a lab fault and two diagnoses); run on their own until they are made faster.
+SLOW_INTEGRATION = tests/integration/test_diagnose_budget.py tests/integration/test_diagnose_overlap.py
+
 integration: setup
-	$(PY) -m pytest tests/lab tests/integration -q -p no:cacheprovider -n 2 --dist worksteal --durations=40
+	$(PY) -m pytest tests/lab tests/integration -q -p no:cacheprovider -n 2 --dist worksteal --durations=40 \
+	  $(addprefix --ignore=,$(SLOW_INTEGRATION))
+
+diagnosis-faults: setup
+	$(PY) -m pytest $(SLOW_INTEGRATION) -q -p no:cacheprovider -n 2 --dist worksteal --durations=20
 
 # The lab-free checks run beside the integration tests, which wait on the lab much of the time;
 # each target's output is printed whole when it ends.
