@@ -67,9 +67,17 @@ HEALTH_PROBE_NUMBERS = dict(timeout=seconds(above=True), error_rate_threshold=Nu
                             fallback_rate_threshold=Number(0, 1))
 
 
-def probe_option_error(params):
-    """A message naming a bad HEALTH_PROBE_ARGUMENT_SPEC option and what is allowed, or None (the numbers made numbers)."""
-    return check_numbers(params, HEALTH_PROBE_NUMBERS)
+def check_probe_options(module, numbers, urls):
+    """Fail the module naming a bad HEALTH_PROBE_ARGUMENT_SPEC option or one of the module's own ``numbers``, and
+    what is allowed (the numbers made numbers); a password in any of ``urls`` (user:password@host, sent as Basic
+    authentication) shows nowhere Ansible reports, the module's arguments included."""
+    for url in urls:
+        password = url and urllib.parse.urlsplit(url).password
+        if password:
+            module.no_log_values.add(password)
+    error = check_numbers(module.params, dict(HEALTH_PROBE_NUMBERS, **numbers))
+    if error:
+        module.fail_json(msg=error)
 
 
 def _excerpt(body):

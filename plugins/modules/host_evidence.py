@@ -277,11 +277,11 @@ findings:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.genesis.model_ops.plugins.module_utils._common import MAX_SECONDS, Number, check_numbers, seconds
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import MAX_SECONDS, Number, seconds
 from ansible_collections.genesis.model_ops.plugins.module_utils._evidence import (
     DEFAULT_APP_ROOT, DEFAULT_ENV_FILE, HAS_YAML, collect, derived_paths)
 from ansible_collections.genesis.model_ops.plugins.module_utils._health import (
-    HEALTH_PROBE_ARGUMENT_SPEC, HealthProbe, probe_option_error)
+    HEALTH_PROBE_ARGUMENT_SPEC, HealthProbe, check_probe_options)
 from ansible_collections.genesis.model_ops.plugins.module_utils._jmespath_lite import ExpressionError
 
 NUMBERS = dict(log_minutes=Number(0, MAX_SECONDS // 60, above=True, unit='minutes'), recent_s=seconds(integer=True))
@@ -308,12 +308,7 @@ def main():
     params = module.params
     if not HAS_YAML:
         module.fail_json(msg=missing_required_lib('PyYAML'))
-    error = probe_option_error(params)
-    if error:
-        module.fail_json(msg=error)
-    error = check_numbers(params, NUMBERS)
-    if error:
-        module.fail_json(msg=error)
+    check_probe_options(module, NUMBERS, [params['health_url']])
 
     probe = None
     if params['health']:

@@ -315,13 +315,12 @@ summary:
            "findings": {"unreachable": 1}, "unhealthy": ["genesis-003"]}
 """
 
-import urllib.parse
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.genesis.model_ops.plugins.module_utils._common import Number, check_numbers, seconds
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import Number, seconds
 from ansible_collections.genesis.model_ops.plugins.module_utils._health import (
-    HEALTH_PROBE_ARGUMENT_SPEC, HealthProbe, fails, probe_option_error, probe_targets, summarize)
+    HEALTH_PROBE_ARGUMENT_SPEC, HealthProbe, check_probe_options, fails, probe_targets, summarize)
 from ansible_collections.genesis.model_ops.plugins.module_utils._jmespath_lite import ExpressionError
 
 NUMBERS = dict(concurrency=Number(1, 1000, integer=True), wait_timeout=seconds(integer=True), wait_interval=seconds(above=True))
@@ -348,17 +347,7 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    for url in [params['url']] + [target['url'] for target in params['targets'] or ()]:
-        # a password in a URL (user:password@host) shows nowhere Ansible reports, the arguments included
-        password = url and urllib.parse.urlsplit(url).password
-        if password:
-            module.no_log_values.add(password)
-    error = probe_option_error(params)
-    if error:
-        module.fail_json(msg=error)
-    error = check_numbers(params, NUMBERS)
-    if error:
-        module.fail_json(msg=error)
+    check_probe_options(module, NUMBERS, [params['url']] + [target['url'] for target in params['targets'] or ()])
     if params['agents'] is not None and not all(name and name.strip() for name in params['agents']):
         module.fail_json(msg='agents must be agent names, got %s' % params['agents'])
     if params['baseline'] is not None and (not params['wait'] or params['targets'] is not None):
