@@ -147,7 +147,7 @@ def restore(path, backup, parse=None, check_mode=False, lock_timeout=30.0, audit
         if old == data:
             return False, old, data, None
         line = commit(path, target, old, data, st, audit_log=audit_log, audit_context=audit_context,
-                         record=dict(key='(restored from %s)' % backup, before=_digest(old), after=_digest(data)))[1]
+                      record=dict(key='(restored from %s)' % backup, before=_digest(old), after=_digest(data)))[1]
     return True, old, data, line
 
 
