@@ -143,11 +143,21 @@ def clean_lab(lab):
     lab.clear()
 
 
+@pytest.fixture
+def home():
+    """A fresh HOME, short as a CI runner's (/home/runner): ssh's ControlPath socket under ~/.ansible/cp must fit
+    in 108 bytes, and a HOME under pytest's tmp_path on an xdist worker makes it longer (every host unreachable)."""
+    path = tempfile.mkdtemp(prefix="home-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def checkout_files():
     """The files a clone of this checkout holds: tracked, or new and not ignored (the work in progress)."""
     out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=ROOT,
                          capture_output=True, check=True).stdout.decode()
-    return {path for path in out.split("\0") if path and os.path.lexists(os.path.join(ROOT, path))}
+    # .venv may be a link to another clone's venv (not matched by .gitignore's .venv/): never part of the tree
+    return {path for path in out.split("\0") if path and path != ".venv" and os.path.lexists(os.path.join(ROOT, path))}
 
 
 def copy_checkout(dest, venv=True):

@@ -13,6 +13,7 @@ _report_markdown writes it for a person.
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import re
 import shlex
@@ -50,10 +51,15 @@ COLLECTION_PLAYBOOKS = re.compile(r'/ansible_collections/genesis/model_ops/playb
 def _playbook(playbook, settings):
     """The playbook as it exists where the run came from: under model_ops_command_dir when set; by its FQCN
     (genesis.model_ops.<name>) when the run was of the installed collection's playbooks; else its file, beside
-    the playbook that ran (a clone, an AWX project)."""
+    the playbook that ran (a clone, an AWX project).
+
+    A clone finds its own collection through a link (.collections/ansible_collections/genesis/model_ops
+    pointing at the clone): its playbooks resolve to the clone's playbooks/ folder, not to an installed
+    collection, and the next command is the file at the clone's root."""
     if settings.get('playbook_dir'):
         return posixpath.join(str(settings['playbook_dir']), playbook)
-    if COLLECTION_PLAYBOOKS.search(str(settings.get('entry_dir') or '')):
+    entry = str(settings.get('entry_dir') or '')
+    if entry and COLLECTION_PLAYBOOKS.search(os.path.realpath(entry)):
         return 'genesis.model_ops.' + posixpath.splitext(playbook)[0]
     return playbook
 

@@ -40,8 +40,9 @@ class PlayResult:
 
 
 def run_playbook(playbook, extravars=None, check=False, diff=False, limit=None, verbosity=0, envvars=None,
-                 inventory=None):
-    """Run ``playbook`` (a path under tests/integration/.targets, or absolute) with the clone's ansible.cfg."""
+                 inventory=None, event_handler=None):
+    """Run ``playbook`` (a path under tests/integration/.targets, or absolute) with the clone's ansible.cfg;
+    ``event_handler`` sees each event as it comes (ansible-runner's)."""
     path = playbook if os.path.isabs(playbook) else os.path.join(TARGETS, playbook)
     private = tempfile.mkdtemp(prefix="genesis-runner-")
     cmdline = []
@@ -59,7 +60,7 @@ def run_playbook(playbook, extravars=None, check=False, diff=False, limit=None, 
             private_data_dir=private, playbook=path, project_dir=os.path.dirname(path),
             inventory=inventory or lab_inventory(),
             extravars=extravars or {}, cmdline=" ".join(cmdline) or None, limit=limit, verbosity=verbosity,
-            envvars=env, quiet=True, json_mode=False)
+            envvars=env, quiet=True, json_mode=False, event_handler=event_handler)
         return PlayResult(runner, runner.stdout.read())
     finally:
         shutil.rmtree(private, ignore_errors=True)

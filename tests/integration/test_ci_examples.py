@@ -120,16 +120,14 @@ def site_repository(tmp_path, lab):
     return site
 
 
-def run_script(site, python, script, env, tmp_path):
+def run_script(site, python, script, env, home):
     """A step's script with the shell and the environment a runner gives it: a fresh HOME, the job's Python."""
-    home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
     base = {"PATH": python + os.pathsep + "/usr/local/bin:/usr/bin:/bin", "HOME": str(home), "LANG": "C.UTF-8"}
     return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=site,
                           env=dict(base, **env), capture_output=True, text=True, timeout=900, check=False)
 
 
-def test_github_and_gitlab_pipelines_run_in_a_site_repository(fleet, fresh_python, tmp_path):  # noqa: F811
+def test_github_and_gitlab_pipelines_run_in_a_site_repository(fleet, fresh_python, tmp_path, home):  # noqa: F811
     lab = fleet
     with open(paths.keys_file(lab.fleet.state), encoding="utf-8") as handle:
         key = json.load(handle)["fleet"]
@@ -148,13 +146,13 @@ def test_github_and_gitlab_pipelines_run_in_a_site_repository(fleet, fresh_pytho
         "Install ansible-core and the collection", "SSH key and known hosts for the hosts", "Diagnose",
         "Remediate within the guardrails"]
     for name, script, env in steps:
-        proc = run_script(site, fresh_python, script, expressions(env, dict(secrets, **inputs)), tmp_path)
+        proc = run_script(site, fresh_python, script, expressions(env, dict(secrets, **inputs)), home)
         assert proc.returncode == 0, f"{name}: rc {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
         assert key not in proc.stdout + proc.stderr, name
     # the collection and ansible-core came from the pinned sources
     installed = subprocess.run([os.path.join(fresh_python, "ansible-galaxy"), "collection", "list", "genesis.model_ops",
                                 "--format", "json", "-p", "collections"], cwd=site, capture_output=True, text=True,
-                               check=True, timeout=120, env={"PATH": fresh_python + ":/usr/bin:/bin", "HOME": str(tmp_path / "home")})
+                               check=True, timeout=120, env={"PATH": fresh_python + ":/usr/bin:/bin", "HOME": home})
     assert "genesis.model_ops" in installed.stdout
     assert str(site / "collections" / "ansible_collections") in installed.stdout
     version = subprocess.run([os.path.join(fresh_python, "ansible"), "--version"], capture_output=True, text=True, check=True)
@@ -168,7 +166,7 @@ def test_github_and_gitlab_pipelines_run_in_a_site_repository(fleet, fresh_pytho
     # an input that would be shell code, had it been pasted into the script: a value, refused by the playbook
     name, script, env = steps[-1]
     inputs = {"inputs.approve": 'rate_limit"; touch pwned; echo "', "inputs.dry_run": False}
-    proc = run_script(site, fresh_python, script, expressions(env, dict(secrets, **inputs)), tmp_path)
+    proc = run_script(site, fresh_python, script, expressions(env, dict(secrets, **inputs)), home)
     assert proc.returncode == 1, proc.stdout[-3000:]
     assert "allowed: credentials, rate_limit, model_unavailable, complete_failure" in proc.stdout, proc.stdout[-3000:]
     assert not (site / "pwned").exists()
@@ -184,7 +182,7 @@ def test_github_and_gitlab_pipelines_run_in_a_site_repository(fleet, fresh_pytho
                SSH_KNOWN_HOSTS=str(files / "known_hosts"))
     (site / "reports" / "diagnosis-latest.json").unlink()
     script = "\n".join(pipeline["default"]["before_script"] + pipeline["diagnose"]["script"])
-    proc = run_script(site, fresh_python, script, env, tmp_path)
+    proc = run_script(site, fresh_python, script, env, home)
     assert proc.returncode == 0, f"rc {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     assert key not in proc.stdout + proc.stderr
     with open(site / "reports" / "diagnosis-latest.json", encoding="utf-8") as handle:

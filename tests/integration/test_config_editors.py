@@ -277,10 +277,10 @@ def test_bad_input_fails_clearly_and_changes_nothing(play, restore, tmp_path):
 
     items = one(run.task('Refuse a percentage that is not an integer from 0 to 100'), host.name)['results']
     assert [(i['item'], i['failed'], i['msg']) for i in items] == [
-        (150, True, 'percentage must be an integer from 0 to 100, got 150'),
-        (-1, True, 'percentage must be an integer from 0 to 100, got -1'),
-        (5.5, True, 'percentage must be an integer from 0 to 100, got 5.5'),
-        ('abc', True, "percentage must be an integer from 0 to 100, got 'abc'")]
+        (150, True, 'percentage=150 is not allowed: give an integer from 0 to 100'),
+        (-1, True, 'percentage=-1 is not allowed: give an integer from 0 to 100'),
+        (5.5, True, 'percentage=5.5 is not allowed: give an integer from 0 to 100'),
+        ('abc', True, "percentage='abc' is not allowed: give an integer from 0 to 100")]
 
     res = one(run.task('Refuse an agent that is not in the file'), host.name)
     assert (res['_event'], res['msg']) == ('runner_on_failed', "%s: no 'no_such_agent' under models.agents "

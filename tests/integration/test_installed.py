@@ -36,11 +36,10 @@ def shell(words, cwd, collections, home):
     return subprocess.run(words, cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False)
 
 
-def test_diagnose_then_the_printed_command_then_diagnose_from_an_empty_folder(clean_lab, installed, tmp_path):
+def test_diagnose_then_the_printed_command_then_diagnose_from_an_empty_folder(clean_lab, installed, tmp_path, home):
     lab = clean_lab
-    site, home = tmp_path / "site", tmp_path / "home"
+    site = tmp_path / "site"
     site.mkdir()
-    home.mkdir()
     bad = lab.hosts[1]
     lab.cli("fault", "rate_limit", "--hosts", bad.name, "--retry-after", "2")
     lab.cli("wait", "--hosts", bad.name, "--status", "degraded", "--timeout", "60")

@@ -627,6 +627,22 @@ def test_command_names_the_playbook_as_it_exists_where_the_run_came_from(entry_d
     assert scenario(report, 'credentials')['command'] == 'ansible-playbook %s' % playbook
 
 
+def test_command_from_a_clone_whose_collection_is_a_link_names_the_file(tmp_path):
+    # A clone finds itself as genesis.model_ops through .collections/ansible_collections/genesis/model_ops ->
+    # the clone: its playbook_dir looks like an installed collection's, and resolves to the clone.
+    clone = tmp_path / 'clone'
+    (clone / 'playbooks').mkdir(parents=True)
+    link = tmp_path / 'clone' / '.collections' / 'ansible_collections' / 'genesis' / 'model_ops'
+    link.parent.mkdir(parents=True)
+    link.symlink_to(clone)
+    installed = tmp_path / 'installed' / 'ansible_collections' / 'genesis' / 'model_ops' / 'playbooks'
+    installed.mkdir(parents=True)
+    refused = dict((name, agent(name, errors=120, last_error=error(401, 'Unauthorized'))) for name in AGENTS)
+    commands = [scenario(run(evidence({'genesis-002': host(health(**refused))}, entry_dir=str(where))), 'credentials')['command']
+                for where in (link / 'playbooks', installed)]
+    assert commands == ['ansible-playbook remediate_credentials.yml', 'ansible-playbook genesis.model_ops.remediate_credentials']
+
+
 def test_command_carries_the_inventories_the_run_used_unless_they_are_the_default():
     refused = dict((name, agent(name, errors=120, last_error=error(401, 'Unauthorized'))) for name in AGENTS)
     hosts = {'genesis-002': host(health(**refused))}
