@@ -95,7 +95,7 @@ mutation: setup
 SLOW_INTEGRATION = tests/integration/test_diagnose_budget.py tests/integration/test_diagnose_overlap.py
 
 integration: setup
-	$(PY) -m pytest tests/lab tests/integration -q -p no:cacheprovider -n 2 --dist worksteal --durations=40 \
+	$(PY) -m pytest tests/lab tests/integration -q -p no:cacheprovider -n 3 --dist worksteal --durations=40 \
 	  $(addprefix --ignore=,$(SLOW_INTEGRATION))
 
 diagnosis-faults: setup
