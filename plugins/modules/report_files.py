@@ -10,7 +10,7 @@ short_description: Write a run's report files on the controller, each whole or n
 version_added: 0.3.0
 description:
   - Writes the files of a report (the diagnosis, the remediation report, a host's record of a remediation) into
-    O(folder) on the controller, in the Ansible process itself: no module is started, so writing four files costs
+    O(folder) on the controller, in the Ansible process itself. No module is started, so writing four files costs
     what writing one does.
   - Makes O(folder) first when it is missing, its parents included. Each file is written to a temporary file in
     O(folder), synced and renamed over the old one, so a reader (a dashboard, the next diagnosis) sees the old
