@@ -51,7 +51,7 @@ attributes:
     support: full
     description:
       - Writes nothing and returns what it would write. The playbooks write their reports also under C(--check)
-        (the task's C(check_mode=false)): a report is the run's output on the controller, not a change to a host.
+        (the task's C(check_mode=false)), as a report is the run's output on the controller, not a change to a host.
   diff_mode:
     support: none
   action:
