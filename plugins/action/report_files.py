@@ -77,9 +77,12 @@ class ActionModule(ActionBase):
                 os.makedirs(folder, mode=folder_mode, exist_ok=True)
                 os.chmod(folder, folder_mode)  # not narrowed by the umask
                 result['changed'] = True
-            for path, data in planned:
-                write_atomically(path, data, _Mode(mode))
         except OSError as exc:
-            raise AnsibleActionFail('cannot write the report in %s: %s' % (folder, exc.strerror or exc)) from exc
+            raise AnsibleActionFail('cannot make the report folder %s: %s' % (folder, exc.strerror or exc)) from exc
+        for path, data in planned:
+            try:
+                write_atomically(path, data, _Mode(mode))
+            except OSError as exc:
+                raise AnsibleActionFail('cannot write the report file %s: %s' % (path, exc.strerror or exc)) from exc
         result['changed'] = result['changed'] or bool(planned)
         return result

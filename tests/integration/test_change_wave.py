@@ -26,7 +26,8 @@ def test_the_host_is_given_back_when_its_record_cannot_be_written(fleet, play, t
     (tmp_path / "runs" / "fault" / ("%s-rollback.json" % host.name)).mkdir(parents=True)
     result = play({"pct": 0, "target": host.name, "model_ops_run_id": "fault", "model_ops_report_dir": str(tmp_path)})
     assert result.rc != 0
-    assert "can not use content with a dir as dest" in result.stdout, result.stdout
+    record = tmp_path / "runs" / "fault" / ("%s-rollback.json" % host.name)
+    assert "cannot write the report file %s: Is a directory" % record in result.stdout, result.stdout
     assert [e["after"] for e in audit(host)] == [0]  # the change was made
     assert result.task("Give the host back")[host.name]["_event"] == "runner_on_ok"
     assert not lock(host).exists(), "%s is still held by the run" % host.name
