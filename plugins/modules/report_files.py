@@ -54,6 +54,7 @@ attributes:
         (the task's C(check_mode=false)), as a report is the run's output on the controller, not a change to a host.
   diff_mode:
     support: none
+    description: The files are new reports; there is nothing of a host's to compare.
   action:
     support: full
     description: Runs as an action on the controller.
