@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from lab import catalog
-from tests.conftest import wait_until
+from tests.conftest import next_command, wait_until
 from tests.integration.test_diagnose import (  # noqa: F401 (diagnose is a fixture)  pylint: disable=unused-import
     AGENTS, SHOW_S, controller_calls, diagnose, shows)
 
@@ -63,7 +63,7 @@ def test_the_api_budget_holds_under_the_fault(clean_lab, diagnose, fault):
         assert [item["scenario"] for item in report["scenarios"]] == [verdict]
         item = report["scenarios"][0]
         assert item["hosts"] == every and item["agents"] == dict.fromkeys(every, AGENTS)
-        assert item["command"] == "ansible-playbook %s" % playbook
+        assert item["command"] == next_command(playbook)
     # the budget: once per key and distinct model id at most, exactly as many as the fault allows, none retried
     key = key_check(report)
     assert report["api_calls"] == calls == key["api_calls"] and report["api_budget"] == 1 + MODELS

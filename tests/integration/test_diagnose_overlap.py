@@ -16,7 +16,7 @@ import hashlib
 import json
 
 from lab import catalog
-from tests.conftest import wait_until
+from tests.conftest import next_command, wait_until
 from tests.integration.test_diagnose import (  # noqa: F401 (diagnose is a fixture)  pylint: disable=unused-import
     AGENTS, SHOW_S, diagnose, diagnose_both, fleet_key, names, outline, shows, supporting)
 
@@ -62,7 +62,7 @@ def test_a_fault_cleared_minutes_before_another_starts(clean_lab, diagnose):
     assert [item["scenario"] for item in report["scenarios"]] == ["rate_limit"]  # not credentials
     item = report["scenarios"][0]
     assert item["hosts"] == [host.name] and item["agents"] == {host.name: LIMITED}
-    assert item["command"] == "ansible-playbook remediate_rate_limit.yml --limit %s" % host.name
+    assert item["command"] == next_command("remediate_rate_limit.yml", "--limit", host.name)
     started = report["hosts"][host.name]["started_at"]
     assert started and started > stamp(now)[:19]
     # the earlier incident is context: every agent's 401s, from before the service's current start
@@ -85,7 +85,7 @@ def test_a_killed_service_whose_logs_hold_another_incident_while_its_key_authent
     assert [item["scenario"] for item in report["scenarios"]] == ["complete_failure"]  # first, and not credentials
     item = report["scenarios"][0]
     assert item["hosts"] == [host.name] and item["agents"] == {host.name: AGENTS}
-    assert item["command"] == "ansible-playbook remediate_complete_failure.yml --limit %s" % host.name
+    assert item["command"] == next_command("remediate_complete_failure.yml", "--limit", host.name)
     assert any(line["source"] == "host" and "which is not running" in line["detail"] for line in item["evidence"])
     fingerprint = hashlib.sha256(fleet_key(lab).encode()).hexdigest()[:8]
     assert report["mistral"]["keys"][fingerprint]["authenticated"] is True
@@ -108,7 +108,7 @@ def test_a_quota_shared_by_two_models_names_only_their_agents_and_the_key_at_ris
     assert [item["scenario"] for item in report["scenarios"]] == ["rate_limit"]
     item = report["scenarios"][0]
     assert item["hosts"] == every and item["agents"] == dict.fromkeys(every, LIMITED)  # not all five
-    assert item["command"] == "ansible-playbook remediate_rate_limit.yml"
+    assert item["command"] == next_command("remediate_rate_limit.yml")
     fingerprint = hashlib.sha256(fleet_key(lab).encode()).hexdigest()[:8]
     at_risk = supporting(report)["key_rate_limited"]
     assert len(at_risk) == 1 and at_risk[0]["hosts"] == every
