@@ -16,6 +16,7 @@ import sys
 import pytest
 
 from tests.conftest import build_collection
+from tests.integration.test_rollback import fleet  # noqa: F401 (fixture)  pylint: disable=unused-import
 
 BIN = os.path.dirname(sys.executable)
 
@@ -36,8 +37,8 @@ def shell(words, cwd, collections, home):
     return subprocess.run(words, cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False)
 
 
-def test_diagnose_then_the_printed_command_then_diagnose_from_an_empty_folder(clean_lab, installed, tmp_path, home):
-    lab = clean_lab
+def test_diagnose_then_the_printed_command_then_diagnose_from_an_empty_folder(fleet, installed, tmp_path, home):  # noqa: F811
+    lab = fleet  # the remediation's change, backup and audit line undone afterwards
     site = tmp_path / "site"
     site.mkdir()
     bad = lab.hosts[1]
