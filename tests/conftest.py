@@ -139,8 +139,19 @@ def clean_lab(lab):
     if unhealthy:
         lab.cli("restart", "--hosts", ",".join(unhealthy))
     wait_until(lambda: all(lab.health(h)[1].get("status") == "ok" for h in lab.hosts), 60, what="a healthy lab")
+    configs = {h.name: h.config.read_bytes() for h in lab.hosts}
     yield lab
     lab.clear()
+    # A test that changes a host puts it back (test_rollback's fleet fixture does, before this runs): a config
+    # left changed would make the next tests on this lab fail for no fault of theirs. Put back, and say which.
+    left = sorted(h.name for h in lab.hosts if h.config.read_bytes() != configs[h.name])
+    if left:
+        for host in lab.hosts:
+            if host.name in left:
+                host.config.write_bytes(configs[host.name])
+        lab.cli("restart", "--hosts", ",".join(left))
+        pytest.fail("the test left the config of %s changed (put back now): undo its changes in a fixture, as "
+                    "test_rollback's fleet does" % ", ".join(left))
 
 
 @pytest.fixture
