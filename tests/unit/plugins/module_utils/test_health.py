@@ -382,7 +382,7 @@ def test_an_idle_agent_on_a_new_model_is_waited_on_then_accepted_at_the_deadline
     on_baseline = dict(payload('ok', qa_agent=dict(IDLE, model='open-mistral-7b')), config={'use_finetuned': False})
     server.dynamic = lambda path: (200, on_baseline, 0)
     try:
-        result = HealthProbe().wait_healthy(base + '/quiet', wait_timeout=0.5, wait_interval=0.1, baseline=before)
+        result = HealthProbe().wait_healthy(base + '/quiet', wait_timeout=1.5, wait_interval=0.3, baseline=before)
     finally:
         del server.dynamic
     assert result['worse'] == [] and result['attempts'] >= 3
@@ -396,7 +396,9 @@ def test_an_idle_agent_on_a_new_model_that_then_fails_is_worse(server, base):
                                                'errors': 4, 'error_rate': 1.0}), 0)]
     server.dynamic = lambda path: answers.pop(0) if len(answers) > 1 else answers[0]
     try:
-        result = HealthProbe().wait_healthy(base + '/breaking', wait_timeout=0.6, wait_interval=0.05, baseline=before)
+        # every probe starts at least wait_interval before the deadline: 0.5 s, so that on a loaded machine the last
+        # one is not cut short by the deadline (it would say unreachable, not what the host answered)
+        result = HealthProbe().wait_healthy(base + '/breaking', wait_timeout=1.5, wait_interval=0.5, baseline=before)
     finally:
         del server.dynamic
     assert result['worse'] == ['qa_agent down (was ok)'] and result['idle'] == []
@@ -404,7 +406,7 @@ def test_an_idle_agent_on_a_new_model_that_then_fails_is_worse(server, base):
 
 def test_wait_against_a_baseline_says_what_is_worse(base):
     before = HealthProbe().probe(base + '/healthy')
-    result = HealthProbe().wait_healthy(base + '/degraded', wait_timeout=0.2, wait_interval=0.1, baseline=before)
+    result = HealthProbe().wait_healthy(base + '/degraded', wait_timeout=1.0, wait_interval=0.5, baseline=before)
     assert result['worse'] == ['qa_agent degraded (was ok)']
     gone = HealthProbe(timeout=0.5).wait_healthy('http://127.0.0.1:9', wait_timeout=0.1, wait_interval=0.1, baseline=before)
     assert gone['worse'] == ['service unreachable']
