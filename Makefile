@@ -92,10 +92,12 @@ mutation: setup
 
 # The diagnosis under every lab fault and overlapping incidents: too slow for make test's budget as they are
 # (each case a lab fault and two diagnoses); run on their own until they are made faster.
+# Workers for the integration tests, each with its own lab: the tests wait on their labs most of the time
+INTEGRATION_WORKERS ?= 3
 SLOW_INTEGRATION = tests/integration/test_diagnose_budget.py tests/integration/test_diagnose_overlap.py
 
 integration: setup
-	$(PY) -m pytest tests/lab tests/integration -q -p no:cacheprovider -n 3 --dist worksteal --durations=40 \
+	$(PY) -m pytest tests/lab tests/integration -q -p no:cacheprovider -n $(INTEGRATION_WORKERS) --dist worksteal --durations=40 \
 	  $(addprefix --ignore=,$(SLOW_INTEGRATION))
 
 diagnosis-faults: setup

@@ -65,8 +65,10 @@ def set_value(path, name, value, check_mode=False, backup=False, lock_timeout=30
     """Set name=value in the env file at path; returns the module's result (no secret in it)."""
     if not _NAME.match(name):
         raise ConfigError('name=%s is not allowed: give a variable name (letters, digits, _)' % name)
-    if not value or any(c in value for c in '\n\r\0') or value != value.strip():
-        raise ConfigError('the value for %s is not allowed: give a non-empty value without newlines or outer spaces' % name)
+    value = value.strip()  # as mistral_check takes a key: a vault value or a pasted one often ends in a newline
+    if not value or any(c < ' ' or c == '\x7f' for c in value):
+        raise ConfigError('the value for %s is not allowed: give a non-empty value without control characters (a newline '
+                          'inside it; surrounding whitespace is dropped)' % name)
     target = os.path.realpath(path)
     if not os.path.isdir(os.path.dirname(target)):
         raise ConfigError('cannot write %s: its folder %s does not exist' % (path, os.path.dirname(target)))

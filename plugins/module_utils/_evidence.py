@@ -32,6 +32,7 @@ from ansible_collections.genesis.model_ops.plugins.module_utils._logscan import 
 
 try:
     import yaml
+    _LOADER = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)  # libyaml's where PyYAML has it: the same data, faster
     HAS_YAML = True
 except ImportError:
     HAS_YAML = False
@@ -105,7 +106,7 @@ def read_config(path, now):
         findings.append(finding('config_unreadable', 'warning', 'cannot read %s: %s' % (path, _reason(exc)), path=path))
         return config, findings
     try:
-        doc = yaml.safe_load(data)
+        doc = yaml.load(data, Loader=_LOADER)
     except yaml.YAMLError as exc:
         invalid('not valid YAML: %s' % _yaml_problem(exc))
         return config, findings
@@ -303,7 +304,7 @@ def read_audit(path, since):
                     continue
                 try:
                     entry = json.loads(raw.decode('utf-8'))
-                except ValueError:
+                except (ValueError, RecursionError):  # RecursionError: nested deeper than Python's stack
                     entry = None
                 stamp = _audit_stamp(entry) if isinstance(entry, dict) else None
                 if stamp is None:

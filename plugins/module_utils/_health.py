@@ -23,7 +23,7 @@ import time
 import urllib.parse
 
 from ansible_collections.genesis.model_ops.plugins.module_utils._common import Number, check_numbers, finding, mask, seconds
-from ansible_collections.genesis.model_ops.plugins.module_utils._http import http_get, tls_context
+from ansible_collections.genesis.model_ops.plugins.module_utils._http import hide_passwords, http_get, tls_context
 from ansible_collections.genesis.model_ops.plugins.module_utils._jmespath_lite import ExpressionError, compile_expression
 
 # JMESPath of each field; service fields read from the /health payload, agent
@@ -71,10 +71,7 @@ def check_probe_options(module, numbers, urls):
     """Fail the module naming a bad HEALTH_PROBE_ARGUMENT_SPEC option or one of the module's own ``numbers``, and
     what is allowed (the numbers made numbers); a password in any of ``urls`` (user:password@host, sent as Basic
     authentication) shows nowhere Ansible reports, the module's arguments included."""
-    for url in urls:
-        password = url and urllib.parse.urlsplit(url).password
-        if password:
-            module.no_log_values.add(password)
+    hide_passwords(module, urls)
     error = check_numbers(module.params, dict(HEALTH_PROBE_NUMBERS, **numbers))
     if error:
         module.fail_json(msg=error)
@@ -148,7 +145,7 @@ class HealthProbe:
                                  url=url, http_status=status, body=_excerpt(answer['body']))
         try:
             return json.loads(answer['body'].decode('utf-8')), None
-        except ValueError:  # UnicodeDecodeError is a ValueError too
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; RecursionError: nested too deep
             if status == 503:  # a proxy's 503 page, not the service's "down"
                 return None, finding('http_error', 'critical', '%s answered HTTP 503 without a health payload' % url,
                                      agent, url=url, http_status=status, body=_excerpt(answer['body']))

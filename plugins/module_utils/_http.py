@@ -116,6 +116,15 @@ def tls_context(validate_certs=True):
     return context
 
 
+def hide_passwords(module, urls):
+    """Add the password of each of urls (user:password@host, sent as Basic authentication) to the values Ansible
+    hides from everything it reports, the module's arguments included."""
+    for url in urls:
+        password = url and urllib.parse.urlsplit(url).password
+        if password:
+            module.no_log_values.add(password)
+
+
 def http_get(url, timeout, context=None, use_proxy=True, max_body=1024 * 1024, clock=time.monotonic):
     """GET url (asking for JSON), all of it within timeout seconds.
 

@@ -164,7 +164,7 @@ def _body_message(body):
     """The readable part of an error body (Mistral puts it in message or detail)."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return body.strip()
     if isinstance(data, dict):
         for field in ('message', 'detail'):

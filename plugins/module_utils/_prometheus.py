@@ -71,13 +71,15 @@ def by_instance_agent(samples):
 
 
 def query(url, promql=DEFAULT_QUERY, timeout=10, validate_certs=True):
-    """Run promql at url (the Prometheus base URL); return the module's result."""
+    """Run promql at url (the Prometheus base URL); return the module's result. A password in url
+    (user:password@host, sent as Basic authentication) shows nowhere in it."""
+    endpoint = '%s/api/v1/query?%s' % ((url or '').rstrip('/'), urllib.parse.urlencode({'query': promql}))
+    url = mask(url) if url else url
     result = {'changed': False, 'url': url, 'query': promql, 'skipped': False, 'available': False, 'http_status': None,
               'status': None, 'result_type': None, 'samples': [], 'by_label': {}, 'prometheus_warnings': [], 'findings': []}
     if not url:
         result['skipped'] = True
         return result
-    endpoint = '%s/api/v1/query?%s' % (url.rstrip('/'), urllib.parse.urlencode({'query': promql}))
     findings = result['findings']
     reply = http_get(endpoint, timeout, context=tls_context(validate_certs), max_body=MAX_BODY)
     result['http_status'], body = reply['http_status'], reply['body']
@@ -91,7 +93,7 @@ def query(url, promql=DEFAULT_QUERY, timeout=10, validate_certs=True):
 
     try:
         answer = json.loads(body.decode('utf-8'))
-    except ValueError:  # UnicodeDecodeError is a ValueError too
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; RecursionError: nested too deep
         findings.append(finding('not_json', 'warning', '%s answered HTTP %s with a body that is not JSON' % (
             url, result['http_status']), url=url, http_status=result['http_status'], body=_excerpt(body)))
         return result

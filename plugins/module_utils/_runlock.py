@@ -68,7 +68,7 @@ def read(path):
     remove = 'remove %s if no run holds the host' % path
     try:
         content = json.loads(data.decode('utf-8'))
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise LockError('the lock %s is not JSON (%s); %s' % (path, mask(shown(data.decode('utf-8', 'replace'), 60)), remove)) from exc
     if not isinstance(content, dict):
         raise LockError('the lock %s holds %s, not an object with run_id and expires; %s' % (

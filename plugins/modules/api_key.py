@@ -20,7 +20,9 @@ description:
   - Verify the new key with M(genesis.model_ops.mistral_check) before setting it, as C(remediate_credentials.yml) does.
 options:
   value:
-    description: The new key.
+    description:
+      - The new key. Surrounding whitespace is dropped (a vault value or a pasted key often ends in a newline), as
+        M(genesis.model_ops.mistral_check) does when it checks the key; a control character inside it is refused.
     type: str
     required: true
   name:

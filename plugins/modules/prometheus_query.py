@@ -154,7 +154,8 @@ findings:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.genesis.model_ops.plugins.module_utils._common import check_numbers, seconds
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import check_numbers, mask, seconds
+from ansible_collections.genesis.model_ops.plugins.module_utils._http import hide_passwords
 from ansible_collections.genesis.model_ops.plugins.module_utils._prometheus import DEFAULT_QUERY, DEFAULT_URL, query
 
 
@@ -169,11 +170,12 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    hide_passwords(module, [params['url']])
     error = check_numbers(params, dict(timeout=seconds(above=True)))
     if error:
         module.fail_json(msg=error)
     if params['url'] and not params['url'].startswith(('http://', 'https://')):
-        module.fail_json(msg='url must be an http:// or https:// URL, or empty to skip Prometheus, got %s' % params['url'])
+        module.fail_json(msg='url must be an http:// or https:// URL, or empty to skip Prometheus, got %s' % mask(params['url']))
     if params['url'] and not (params['query'] or '').strip():
         module.fail_json(msg='query must be a PromQL expression, got %r' % params['query'])
     module.exit_json(**query(params['url'], params['query'], timeout=params['timeout'],

@@ -81,12 +81,22 @@ def test_a_missing_file_is_created_0600_and_a_missing_line_appended(tmp_path):
     ('MISTRAL API', NEW, 'name=MISTRAL API is not allowed'),
     ('MISTRAL_API_KEY', '', 'the value for MISTRAL_API_KEY is not allowed'),
     ('MISTRAL_API_KEY', NEW + '\nEVIL=1', 'the value for MISTRAL_API_KEY is not allowed'),
+    ('MISTRAL_API_KEY', ' \n\t', 'the value for MISTRAL_API_KEY is not allowed'),
+    ('MISTRAL_API_KEY', NEW + '\x1b[2J', 'the value for MISTRAL_API_KEY is not allowed'),
 ])
 def test_bad_input_changes_nothing(env, name, value, message):
     before = env.read_bytes()
     with pytest.raises(ConfigError, match=message) as err:
         set_value(str(env), name, value)
     assert NEW not in str(err.value) and env.read_bytes() == before
+
+
+@pytest.mark.parametrize('given', [NEW + '\n', ' %s ' % NEW, '\t%s\r\n' % NEW])
+def test_a_key_is_set_without_its_surrounding_whitespace(env, given):
+    # what `ansible-vault encrypt_string` from stdin, or a key pasted from a terminal, gives: the key the API takes
+    # (mistral_check strips it the same way), not a refusal after the key was checked
+    set_value(str(env), 'MISTRAL_API_KEY', given)
+    assert 'export MISTRAL_API_KEY=%s\n' % NEW in env.read_text(encoding='utf-8')
 
 
 def test_an_audit_log_that_cannot_be_written_changes_nothing(env, tmp_path):

@@ -83,3 +83,18 @@ def test_unreachable_is_no_failure(capsys):
 def test_bad_input(capsys, args, message):
     code, result = run(args, capsys)
     assert code == 1 and message in result['msg']
+
+
+def test_a_password_in_the_url_is_basic_authentication_and_shows_nowhere(base, capsys):
+    Handler.queries.clear()
+    secret_url = base.replace('http://', 'http://ops:s3cr-et-pw@')
+    code, result, out = run_module(prometheus_query.main, {'url': secret_url}, capsys)
+    assert code == 0 and result['available'] is True and Handler.queries  # it authenticated and was answered
+    assert result['url'] == base.replace('http://', 'http://ops:********@')
+    # another path, and a URL that is not http: the result and the message name the URL, masked
+    code, result, out2 = run_module(prometheus_query.main, {'url': secret_url + '/nowhere'}, capsys)
+    assert code == 0 and result['http_status'] == 404 and '********' in result['url']
+    code, result, out3 = run_module(prometheus_query.main, {'url': secret_url.replace('http://', 'ftp://')}, capsys)
+    assert code == 1 and 'ftp://ops:********@' in result['msg']
+    for shown in (out, out2, out3):
+        assert 's3cr-et-pw' not in shown, shown
