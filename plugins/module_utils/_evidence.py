@@ -106,9 +106,15 @@ def read_config(path, now):
         findings.append(finding('config_unreadable', 'warning', 'cannot read %s: %s' % (path, _reason(exc)), path=path))
         return config, findings
     try:
-        doc = yaml.load(data, Loader=_LOADER)
+        try:
+            doc = yaml.load(data, Loader=_LOADER)
+        except yaml.YAMLError:  # the pure Python loader's message: the same on every host, with or without libyaml
+            doc = yaml.safe_load(data)
     except yaml.YAMLError as exc:
         invalid('not valid YAML: %s' % _yaml_problem(exc))
+        return config, findings
+    except RecursionError:
+        invalid('not valid YAML: nested deeper than can be read')
         return config, findings
 
     models = doc.get('models') if isinstance(doc, dict) else None

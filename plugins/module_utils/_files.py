@@ -198,7 +198,7 @@ def _backup(target, data, st):
     """Keep data (the file as it was read under the lock) in <target>.<UTC time>Z.bak with its mode, owner and mtime."""
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')
     backup = '%s.%s.bak' % (target, stamp)
-    write_atomically(backup, data, st)
+    write_atomically(backup, data, st, like=target)
     os.utime(backup, ns=(st.st_atime_ns, st.st_mtime_ns))
     return backup
 
@@ -221,11 +221,29 @@ def remove_stale_temps(path):
     return removed
 
 
-def write_atomically(path, data, st=None):
+def _keep_attributes(like, fd, path):
+    """Give the open file fd the extended attributes of the file like that are the file's, not its content's:
+    its SELinux context (security.selinux: what chcon or restorecon set; a config the service may no longer
+    read without it) and the site's own user.* marks. A context that cannot be kept is refused."""
+    try:
+        names = os.listxattr(like)
+    except OSError:  # no such file, or no extended attributes on this file system
+        return
+    for attribute in names:
+        if attribute == 'security.selinux' or attribute.startswith('user.'):
+            try:
+                os.setxattr(fd, attribute, os.getxattr(like, attribute))
+            except OSError as exc:
+                if attribute == 'security.selinux':
+                    raise ConfigError('cannot keep the SELinux context of %s: %s' % (path, exc.strerror)) from exc
+
+
+def write_atomically(path, data, st=None, like=None):
     """Replace path with data so that a reader, or a crash, sees the old file or the new one, never a mix.
 
     The new file gets st's owner and mode (st: an os.stat result, or anything with st_uid, st_gid
-    and st_mode); without st it is ours, mode 0644. The temporary file has a name of its own
+    and st_mode); without st it is ours, mode 0644. With st, it keeps the SELinux context and user.*
+    attributes of like (default: the file at path it replaces). The temporary file has a name of its own
     (tempfile, O_EXCL): nothing planted beside path is written through.
     """
     directory, name = os.path.split(path)
@@ -234,6 +252,8 @@ def write_atomically(path, data, st=None):
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
             f.flush()
+            if st is not None:
+                _keep_attributes(like or path, f.fileno(), path)
             current = os.fstat(f.fileno())
             if st is not None and (current.st_uid, current.st_gid) != (st.st_uid, st.st_gid):
                 try:

@@ -10,8 +10,8 @@ command line ends with the service's arguments (`genesis_orchestrator.py`), and 
 pid file was last written (a pid reused by a later process fails that). A pid file naming anything
 else is stale: nothing is signalled, the service is started.
 
-Nothing is stopped before everything a start needs has been checked (preflight()): a restart whose
-start is bound to fail leaves the running service alone.
+Nothing is stopped before everything a start needs has been checked (preflight(), and the config parsing as
+the contract's): a restart whose start is bound to fail leaves the running service alone.
 """
 
 from __future__ import annotations
@@ -156,6 +156,30 @@ def preflight(app_root, env_file, command):
     return env
 
 
+def config_error(path):
+    """Why the service would not start with the config at path (missing, unreadable, not YAML, no models:
+    mapping), or None. The YAML error names the line, never quotes it (a config may hold a secret). Without
+    PyYAML on the host there is nothing to parse it with: None."""
+    try:
+        import yaml  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return None
+    try:
+        with open(path, 'rb') as handle:
+            data = handle.read()
+    except OSError as exc:
+        return 'cannot read the config %s: %s' % (path, exc.strerror or exc)
+    try:
+        document = yaml.load(data, Loader=getattr(yaml, 'CSafeLoader', yaml.SafeLoader))
+    except (yaml.YAMLError, RecursionError) as exc:
+        mark = getattr(exc, 'problem_mark', None)
+        return 'the config %s is not valid YAML (%s%s)' % (
+            path, getattr(exc, 'problem', None) or type(exc).__name__, ', line %d' % (mark.line + 1) if mark else '')
+    if not isinstance(document, dict) or not isinstance(document.get('models'), dict):
+        return 'the config %s has no models: mapping (host contract, section 3)' % path
+    return None
+
+
 def start_process(app_root, pid_file, env, command, timeout, old_pid=None, sleep=time.sleep, clock=time.monotonic):
     """Start the service detached in its app root, with env (preflight()'s); returns its pid.
 
@@ -204,6 +228,14 @@ def systemd_action(action, name, run=None):
         raise ServiceError('systemctl %s %s failed (%s): %s' % (action, name, proc.returncode, mask(proc.stderr.strip())))
 
 
+def refuse_config(path, running):
+    """ServiceError when the service would not start with the config at path: a running one is left running."""
+    error = config_error(path)
+    if error:
+        raise ServiceError('%s: the service would not start with it, so %s' % (
+            error, 'it was left running' if running else 'it was not started'))
+
+
 def manage(params, check_mode):
     """The module's work: the result dict (raises ServiceError for a start or stop that failed)."""
     state, name, app_root = params['state'], params['name'], params['app_root']
@@ -215,6 +247,7 @@ def manage(params, check_mode):
         raise ServiceError('systemd does not know the unit %s here (systemctl cat %s failed, or no systemd)' % (name, name))
     result = {'manager': manager, 'state': state, 'pid_file': pid_file if manager == 'process' else None,
               'stale_pid_file': False, 'stopped': None, 'old_pid': None, 'pid': None, 'changed': False}
+    config = params.get('config_path') or os.path.join(app_root, 'infrastructure', 'config', 'production.yaml')
 
     if manager == 'systemd':
         old = systemd_pid(name)
@@ -222,6 +255,7 @@ def manage(params, check_mode):
         if state == 'started' and old:
             result['pid'] = old
             return result
+        refuse_config(config, old)
         result['changed'] = True
         if not check_mode:
             systemd_action('restart' if state == 'restarted' else 'start', name)
@@ -234,6 +268,7 @@ def manage(params, check_mode):
         result['pid'] = old
         return result
     env = preflight(app_root, params['env_file'], params['command'])  # in check mode too: it tells what would fail
+    refuse_config(config, old)
     result['changed'] = True
     if check_mode:
         return result

@@ -99,8 +99,14 @@ class _TokenLoader(SafeLoader):
 def _load(text, message):
     try:
         return yaml.load(text, Loader=_FastLoader)
+    except yaml.YAMLError:
+        pass
+    try:  # the pure Python loader's message: the same on every host, with or without libyaml
+        return yaml.load(text, Loader=SafeLoader)
     except yaml.YAMLError as exc:
         raise ConfigError('%s: %s' % (message, _yaml_error(exc))) from exc
+    except RecursionError as exc:
+        raise ConfigError('%s: nested deeper than can be read' % message) from exc
 
 
 def yaml_parses(data):

@@ -17,9 +17,10 @@ description:
     in O(app_root), its command line ends with the arguments of O(command) (C(genesis_orchestrator.py)), and
     it started before the pid file was written). A pid file whose pid is gone or now belongs to another
     process (an operator's shell in the app root, a reused pid) is stale, and nothing is signalled.
-  - Nothing is stopped before the start is known to be possible, in check mode too (O(env_file) readable,
-    O(command)'s program an executable file on the C(PATH) the service gets, O(app_root) a directory, and
-    with systemd the unit known to it). A restart bound to fail fails with the service still running.
+  - Nothing is stopped before the start is known to be possible, in check mode too (O(config_path) readable
+    YAML with a C(models:) mapping, O(env_file) readable, O(command)'s program an executable file on the C(PATH)
+    the service gets, O(app_root) a directory, and with systemd the unit known to it). A restart bound to fail
+    fails with the service still running.
     The service is stopped with SIGTERM, and SIGKILL after O(stop_timeout); then O(command) is started
     detached in O(app_root), with the variables of O(env_file) in its environment, its output appended
     to C(logs/orchestrator.out). The start succeeds when the pid file names a new process of the app root
@@ -56,6 +57,11 @@ options:
   pid_file:
     description:
       - The service's pid file in process mode. Default C(<app_root>/run/genesis-orchestrator.pid).
+    type: path
+  config_path:
+    description:
+      - The runtime config the service starts with, checked before anything is stopped (without PyYAML on the
+        host, not checked). Default C(<app_root>/infrastructure/config/production.yaml).
     type: path
   env_file:
     description:
@@ -160,6 +166,7 @@ def main():
             name=dict(type='str', default='genesis-orchestrator'),
             app_root=dict(type='path', default='/opt/genesis'),
             pid_file=dict(type='path'),
+            config_path=dict(type='path'),
             env_file=dict(type='path', default='/etc/genesis/genesis.env'),
             command=dict(type='list', elements='str', default=['python3', 'genesis_orchestrator.py']),
             stop_timeout=dict(type='raw', default=20),

@@ -279,7 +279,7 @@ def said(health):
 
 def test_every_bad_body_is_named_within_the_deadline(capsys, tally):
     """Health endpoints and Prometheus answering what is not theirs, or trickling it byte by byte: a result that
-    names the URL and is not healthy, no traceback, within the timeout asked for (plus a second)."""
+    names the URL and is not healthy, no traceback, within the timeout asked for (plus 3 s, for a loaded machine)."""
     from tests.unit.helpers import http_server, run_module, trickle_server  # pylint: disable=import-outside-toplevel
     cases, bad = 0, []
     with http_server(BodyHandler) as base, trickle_server(delay=0.3) as slow, trickle_server(delay=0.3, trickle_head=True) as slower:
@@ -304,7 +304,7 @@ def test_every_bad_body_is_named_within_the_deadline(capsys, tally):
                     bad.append('%s: %r' % (name, exc))
                     continue
                 took = time.monotonic() - started
-                limit = (args.get('wait_timeout') or args['timeout']) + 1
+                limit = (args.get('wait_timeout') or args['timeout']) + 3  # a trickled answer in full: 9 s or more
                 if took > limit:
                     bad.append('%s: %.1fs, over %ss' % (name, took, limit))
                 elif code != 0 and not (code == 1 and named in result.get('msg', '')):

@@ -46,6 +46,8 @@ def test_a_process_that_is_not_the_service_is_never_signalled(tmp_path, tally):
         folder.mkdir(parents=True)
     for folder in (app, elsewhere):
         (folder / 'genesis_orchestrator.py').write_text(SERVICE, encoding='utf-8')
+    (app / 'infrastructure' / 'config').mkdir(parents=True)
+    (app / 'infrastructure' / 'config' / 'production.yaml').write_text('models: {use_finetuned: true}\n', encoding='utf-8')
     env_file = tmp_path / 'genesis.env'
     env_file.write_text('MISTRAL_API_KEY=k\n', encoding='utf-8')
     pid_file = str(app / 'run' / 'genesis-orchestrator.pid')

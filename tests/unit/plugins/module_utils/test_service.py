@@ -43,6 +43,9 @@ def root(tmp_path):
     app = tmp_path / 'opt' / 'genesis'
     app.mkdir(parents=True)
     (app / 'genesis_orchestrator.py').write_text(SERVICE, encoding='utf-8')
+    (app / 'infrastructure' / 'config').mkdir(parents=True)
+    (app / 'infrastructure' / 'config' / 'production.yaml').write_text(
+        '# the runtime config\nmodels:\n  use_finetuned: true\n  rollout_percentage: 100\n', encoding='utf-8')
     env = tmp_path / 'genesis.env'
     env.write_text('# the service key\nMISTRAL_API_KEY="%s"\n' % KEY, encoding='utf-8')
     os.chmod(env, 0o600)
@@ -142,9 +145,18 @@ def test_a_process_in_the_app_root_that_is_not_the_service_is_never_signalled(ro
     ({'env_file': '/nonexistent/genesis.env'}, 'cannot read the env file /nonexistent/genesis.env'),
     ({'command': ['no-such-python', 'genesis_orchestrator.py']}, 'cannot run no-such-python: not an executable file'),
     ({'command': ['./genesis_orchestrator.py']}, r'cannot run \./genesis_orchestrator.py: not an executable file'),
+    ({'config_path': '/nonexistent/production.yaml'}, 'cannot read the config /nonexistent/production.yaml: No such file'),
+    ({'config': b'models: {use_finetuned: true\n'}, r'the config \S+production.yaml is not valid YAML \(.*line 2\)'),
+    ({'config': b'models:\n\tuse_finetuned: true\n'}, r'is not valid YAML \(found character .* line 2\)'),
+    ({'config': b'models: fine-tuned\n'}, r'has no models: mapping \(host contract, section 3\): the service would not '
+                                           r'start with it, so it was left running'),
+    ({'config': b'- a list\n'}, 'has no models: mapping'),
 ])
 def test_a_restart_bound_to_fail_leaves_the_running_service_alone(root, change, message, check_mode):
     pid = svc.manage(params(root, state='started'), check_mode=False)['pid']
+    change = dict(change)  # the parameters are shared with the check-mode run
+    if 'config' in change:  # a config broken by hand since the service started
+        (root / 'infrastructure' / 'config' / 'production.yaml').write_bytes(change.pop('config'))
     with pytest.raises(svc.ServiceError, match=message):
         svc.manage(params(root, **change), check_mode=check_mode)
     assert serving(pid, root) and svc.read_pid(str(root / 'run' / 'genesis-orchestrator.pid')) == pid
@@ -217,3 +229,12 @@ def test_systemd_restart_and_started(monkeypatch, root, systemd):
     monkeypatch.setattr(svc.subprocess, 'run', fake)
     result = svc.manage(params(root, manager='systemd', state='started'), check_mode=False)
     assert (result['changed'], result['pid']) == (False, 200) and fake.calls == ['cat', 'show']
+
+
+def test_systemd_restarts_nothing_with_a_config_it_would_not_start_with(monkeypatch, root, systemd):
+    (root / 'infrastructure' / 'config' / 'production.yaml').write_text('models: [\n', encoding='utf-8')
+    fake = Systemctl([100])
+    monkeypatch.setattr(svc.subprocess, 'run', fake)
+    with pytest.raises(svc.ServiceError, match='is not valid YAML .*so it was left running'):
+        svc.manage(params(root, manager='systemd'), check_mode=False)
+    assert fake.calls == ['cat', 'show']  # no restart

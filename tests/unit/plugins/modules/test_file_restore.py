@@ -105,3 +105,27 @@ def test_an_env_file_comes_back_0600_and_its_keys_show_nowhere(capsys, tmp_path)
     assert code == 0 and read(env) == old and (st.st_uid, st.st_mode & 0o7777) == (SERVICE_USER, 0o600)
     shown = json.dumps(result)
     assert KEY not in shown and NEW_KEY not in shown and 'hunter2hunter2' not in shown
+
+
+# What `chcon` or `restorecon` leaves on a config on an SELinux host (root may set it where SELinux is off too)
+CONTEXT = b'system_u:object_r:genesis_conf_t:s0\x00'
+
+
+def attributes(path):
+    return {name: os.getxattr(path, name) for name in os.listxattr(path)}
+
+
+def test_the_selinux_context_and_user_attributes_survive_edit_backup_and_restore(capsys, tmp_path, linked):
+    link, target = linked
+    env = tmp_path / 'real' / 'genesis.env'
+    env.write_text('MISTRAL_API_KEY=%s\n' % KEY, encoding='utf-8')
+    for path in (target, str(env)):
+        os.setxattr(path, 'security.selinux', CONTEXT)
+        os.setxattr(path, 'user.site.managed-by', b'config-management')
+    kept = {'security.selinux': CONTEXT, 'user.site.managed-by': b'config-management'}
+    code, edit = run(rollout_set.main, dict(path=link, percentage=5, backup=True), capsys)
+    assert code == 0 and attributes(target) == kept and attributes(edit['backup_file']) == kept
+    code, result = run(file_restore.main, dict(path=link, backup=edit['backup_file']), capsys)
+    assert code == 0 and result['changed'] and attributes(target) == kept
+    code, result = run(api_key.main, dict(path=str(env), value=NEW_KEY, backup=True), capsys)
+    assert code == 0 and result['changed'] and attributes(str(env)) == kept and attributes(result['backup_file']) == kept

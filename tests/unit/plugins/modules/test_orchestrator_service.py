@@ -34,6 +34,8 @@ def test_a_missing_app_root_fails_clearly(tmp_path, capsys):
 
 def test_check_mode_on_a_stopped_service_would_start_it(tmp_path, capsys):
     (tmp_path / 'genesis.env').write_text('MISTRAL_API_KEY=k\n', encoding='utf-8')
+    (tmp_path / 'infrastructure' / 'config').mkdir(parents=True)
+    (tmp_path / 'infrastructure' / 'config' / 'production.yaml').write_text('models: {}\n', encoding='utf-8')
     code, result = run({'app_root': str(tmp_path), 'manager': 'process', 'env_file': str(tmp_path / 'genesis.env'),
                         '_ansible_check_mode': True}, capsys)
     assert code == 0 and result['changed'] is True and result['pid'] is None and result['old_pid'] is None
