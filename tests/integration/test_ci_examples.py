@@ -127,17 +127,22 @@ def run_script(site, python, script, env, home):
                           env=dict(base, **env), capture_output=True, text=True, timeout=900, check=False)
 
 
-def test_github_and_gitlab_pipelines_run_in_a_site_repository(fleet, fresh_python, tmp_path, home):  # noqa: F811
-    lab = fleet
+def degraded_site(lab, tmp_path):
+    """A rate limit on one host of the lab, and a site repository for it: (site, key, that host, the secrets)."""
     with open(paths.keys_file(lab.fleet.state), encoding="utf-8") as handle:
         key = json.load(handle)["fleet"]
     bad = lab.hosts[2]
     lab.cli("fault", "rate_limit", "--hosts", bad.name, "--retry-after", "2")
     lab.cli("wait", "--hosts", bad.name, "--status", "degraded", "--timeout", "40")
-    site = site_repository(tmp_path, lab)
-    before = snapshot(lab)
     secrets = {"secrets.MISTRAL_API_KEY": key, "secrets.SSH_PRIVATE_KEY": open(lab.fleet.meta["ssh_key"], encoding="utf-8").read(),
                "secrets.SSH_KNOWN_HOSTS": ""}
+    return site_repository(tmp_path, lab), key, bad, secrets
+
+
+def test_the_github_pipeline_runs_in_a_site_repository(fleet, fresh_python, tmp_path, home):  # noqa: F811
+    lab = fleet
+    site, key, bad, secrets = degraded_site(lab, tmp_path)
+    before = snapshot(lab)
 
     # GitHub Actions, a manual run asking for a dry run: install, diagnose, remediate
     inputs = {"inputs.approve": "", "inputs.dry_run": True}
@@ -172,7 +177,13 @@ def test_github_and_gitlab_pipelines_run_in_a_site_repository(fleet, fresh_pytho
     assert not (site / "pwned").exists()
     assert snapshot(lab) == before
 
-    # GitLab CI: before_script and the diagnose job's script, the CI/CD variables as environment variables
+
+def test_the_gitlab_pipeline_runs_in_a_site_repository(fleet, fresh_python, tmp_path, home):  # noqa: F811
+    """before_script and the diagnose job's script, the CI/CD variables as environment variables (a file
+    variable's value is the path of a file holding it)."""
+    lab = fleet
+    site, key, bad, secrets = degraded_site(lab, tmp_path)
+    before = snapshot(lab)
     pipeline = example("gitlab-ci.yml")
     files = tmp_path / "variables"
     files.mkdir()
@@ -180,10 +191,10 @@ def test_github_and_gitlab_pipelines_run_in_a_site_repository(fleet, fresh_pytho
     (files / "known_hosts").write_text("", encoding="utf-8")
     env = dict(pipeline["variables"], MISTRAL_API_KEY=key, SSH_PRIVATE_KEY=str(files / "ssh_key"),
                SSH_KNOWN_HOSTS=str(files / "known_hosts"))
-    (site / "reports" / "diagnosis-latest.json").unlink()
     script = "\n".join(pipeline["default"]["before_script"] + pipeline["diagnose"]["script"])
     proc = run_script(site, fresh_python, script, env, home)
     assert proc.returncode == 0, f"rc {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     assert key not in proc.stdout + proc.stderr
     with open(site / "reports" / "diagnosis-latest.json", encoding="utf-8") as handle:
         assert json.load(handle)["hosts"][bad.name]["scenarios"] == ["rate_limit"]
+    assert snapshot(lab) == before
