@@ -181,15 +181,3 @@ def copy_checkout(dest, venv=True):
         os.symlink(os.path.join(ROOT, ".venv"), os.path.join(dest, ".venv"))
     return dest
 
-
-def pytest_collection_modifyitems(items):
-    """The longest tests first, as measured in a clean-clone `make test` (tests/integration/durations.json: the
-    40 longest calls, in seconds): `make integration` hands tests to its workers in this order (--dist load), so
-    the long ones start at once and the short ones fill in after, instead of a long one starting last and
-    running alone at the end. The others keep their order; update the file from a run's --durations list."""
-    path = os.path.join(ROOT, "tests", "integration", "durations.json")
-    if not os.path.exists(path):
-        return
-    with open(path, encoding="utf-8") as handle:
-        seconds = json.load(handle)
-    items.sort(key=lambda item: -seconds.get(item.nodeid, 0))
