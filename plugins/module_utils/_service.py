@@ -170,7 +170,10 @@ def config_error(path):
     except OSError as exc:
         return 'cannot read the config %s: %s' % (path, exc.strerror or exc)
     try:
-        document = yaml.load(data, Loader=getattr(yaml, 'CSafeLoader', yaml.SafeLoader))
+        try:
+            document = yaml.load(data, Loader=getattr(yaml, 'CSafeLoader', yaml.SafeLoader))
+        except yaml.YAMLError:  # the pure Python loader's message, as the editors give it: the same on every host
+            document = yaml.load(data, Loader=yaml.SafeLoader)
     except (yaml.YAMLError, RecursionError) as exc:
         mark = getattr(exc, 'problem_mark', None)
         return 'the config %s is not valid YAML (%s%s)' % (

@@ -5,10 +5,12 @@ option and the value, and the file it would edit unchanged."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import http.server
 import json
 import os
 import shutil
+import subprocess
 import time
 import urllib.parse
 
@@ -19,7 +21,9 @@ from ansible.module_utils.testing import patch_module_args
 from ansible_collections.genesis.model_ops.plugins.modules import (
     api_key, file_restore, finetuned_toggle, host_evidence, log_scan, model_health, orchestrator_service,
     prometheus_query, rollout_set, run_lock)
+from tests.unit.helpers import http_server, run_module, run_module_as, trickle_server
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'unit', 'plugins', 'module_utils', 'fixtures',
                        'production.yaml')
 BAD = [' 5 ', '+5', '٣', '5\n', '', 'nan', 'inf', '-inf', '1e3', 'abc', -1, True, [5], {'a': 5}, '9' * 400]
@@ -115,15 +119,13 @@ PLAYBOOK_CASES = (
 
 
 def run_playbook_with(folder, number, playbook, variables):
-    import subprocess  # pylint: disable=import-outside-toplevel
     extra = os.path.join(folder, 'vars-%d.json' % number)
     with open(extra, 'w', encoding='utf-8') as handle:
         json.dump(variables, handle)
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(root, '.collections'), ANSIBLE_NOCOLOR='1',
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, '.collections'), ANSIBLE_NOCOLOR='1',
                ANSIBLE_HOST_KEY_CHECKING='False', MISTRAL_API_KEY='k' * 32)
     env.pop('ANSIBLE_CONFIG', None)
-    return subprocess.run([os.path.join(root, '.venv', 'bin', 'ansible-playbook'), '-i', 'inventory.yml',
+    return subprocess.run([os.path.join(ROOT, '.venv', 'bin', 'ansible-playbook'), '-i', 'inventory.yml',
                            'genesis.model_ops.%s' % playbook, '-e', '@' + extra],
                           cwd=folder, env=env, capture_output=True, text=True, timeout=300, check=False)
 
@@ -131,7 +133,6 @@ def run_playbook_with(folder, number, playbook, variables):
 def test_every_bad_playbook_variable_is_named_and_touches_no_host(tmp_path, tally):
     """From an empty folder, with an inventory of one host that cannot be reached: each bad value stops the
     run in its checks, with a message naming the variable and the value; no host is ever contacted."""
-    import concurrent.futures  # pylint: disable=import-outside-toplevel
     assert len(PLAYBOOK_CASES) >= 60
     (tmp_path / 'inventory.yml').write_text(
         'genesis:\n  hosts:\n    genesis-x:\n      ansible_host: 127.0.0.254\n      ansible_port: 1\n'
@@ -192,7 +193,6 @@ def edit_cases(path, backup):
 def test_every_bad_file_is_named_and_changes_nothing(tmp_path, capsys, tally):
     """Configs that do not parse or are not the contract's, paths that are no file, a file the user cannot read:
     each editor fails naming the file, and changes nothing; host_evidence reports it as a finding naming it."""
-    from tests.unit.helpers import run_module, run_module_as  # pylint: disable=import-outside-toplevel
     good = tmp_path / 'good.yaml'
     good.write_text(GOOD_YAML, encoding='utf-8')
     cases = []
@@ -280,7 +280,6 @@ def said(health):
 def test_every_bad_body_is_named_within_the_deadline(capsys, tally):
     """Health endpoints and Prometheus answering what is not theirs, or trickling it byte by byte: a result that
     names the URL and is not healthy, no traceback, within the timeout asked for (plus 3 s, for a loaded machine)."""
-    from tests.unit.helpers import http_server, run_module, trickle_server  # pylint: disable=import-outside-toplevel
     cases, bad = 0, []
     with http_server(BodyHandler) as base, trickle_server(delay=0.3) as slow, trickle_server(delay=0.3, trickle_head=True) as slower:
         urls = {what: '%s/%s' % (base, urllib.parse.quote(what)) for what in BAD_BODIES}
