@@ -13,7 +13,7 @@ LINK := .collections/ansible_collections/genesis/model_ops
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup system-packages demo test static lint sanity unit faults integration diagnosis-faults mutation lab-up lab-down lab-status build ee-context ee clean
+.PHONY: help setup system-packages demo test static lint sanity unit faults integration mutation lab-up lab-down lab-status build ee-context ee clean
 
 help:
 	@echo "make demo          set everything up, start a $(HOSTS)-host lab, run the main job on it"
@@ -36,14 +36,15 @@ $(LINK):
 	ln -sfn ../../.. $(LINK)
 
 # Prometheus and promtool (the lab's metrics, the alert rules' tests), Alertmanager and Java (the
-# alert-driven test: ansible-rulebook runs on Java 17), sshd (`lab up --ssh`) and shellcheck (a sanity
-# test) come from Debian's packages.
+# alert-driven test: ansible-rulebook runs on Java 17), sshd (`lab up --ssh`), shellcheck (a sanity
+# test) and chromium (the HTML report opened in a real browser) come from Debian's packages.
 system-packages:
 	@missing=""; command -v prometheus >/dev/null || missing="$$missing prometheus"; \
 	 test -x /usr/sbin/sshd || missing="$$missing openssh-server"; \
 	 command -v shellcheck >/dev/null || missing="$$missing shellcheck"; \
 	 command -v prometheus-alertmanager >/dev/null || missing="$$missing prometheus-alertmanager"; \
 	 command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
+	 command -v chromium >/dev/null || missing="$$missing chromium"; \
 	 if [ -n "$$missing" ]; then \
 	   if [ "$$(id -u)" = 0 ]; then \
 	     echo "installing Debian packages:$$missing"; \
@@ -90,18 +91,11 @@ faults: setup
 mutation: setup
 	$(PY) tests/mutation/run.py
 
-# The diagnosis under every lab fault and overlapping incidents: too slow for make test's budget as they are
-# (each case a lab fault and two diagnoses); run on their own until they are made faster.
-# Workers for the integration tests, each with its own lab: the tests wait on their labs most of the time
+# Workers for the integration tests, each with its own lab: the tests wait on their labs much of the time
 INTEGRATION_WORKERS ?= 3
-SLOW_INTEGRATION = tests/integration/test_diagnose_budget.py tests/integration/test_diagnose_overlap.py
 
 integration: setup
-	$(PY) -m pytest tests/lab tests/integration -q -p no:cacheprovider -n $(INTEGRATION_WORKERS) --dist worksteal --durations=40 \
-	  $(addprefix --ignore=,$(SLOW_INTEGRATION))
-
-diagnosis-faults: setup
-	$(PY) -m pytest $(SLOW_INTEGRATION) -q -p no:cacheprovider -n 2 --dist worksteal --durations=20
+	$(PY) -m pytest tests/lab tests/integration -q -p no:cacheprovider -n $(INTEGRATION_WORKERS) --dist worksteal --durations=40
 
 # The lab-free checks run beside the integration tests, which wait on the lab much of the time;
 # each target's output is printed whole when it ends. (Tried and measured worse: the checks niced, 28 min, as

@@ -2,9 +2,10 @@
 # Copyright: Genesis platform team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Filters genesis.model_ops.verdict, genesis.model_ops.report_markdown and genesis.model_ops.diagnosis_summary.
+"""Filters genesis.model_ops.verdict, genesis.model_ops.report_markdown, genesis.model_ops.report_html and
+genesis.model_ops.diagnosis_summary.
 
-Their docs are in verdict.yml, report_markdown.yml and diagnosis_summary.yml beside this file: ansible-doc
+Their docs are in verdict.yml, report_markdown.yml, report_html.yml and diagnosis_summary.yml beside this file: ansible-doc
 reads a Python file's DOCUMENTATION for every filter the file holds, so several filters in one file need a
 YAML file each.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.genesis.model_ops.plugins.plugin_utils._report_html import report_html
 from ansible_collections.genesis.model_ops.plugins.plugin_utils._report_markdown import report_markdown
 from ansible_collections.genesis.model_ops.plugins.plugin_utils._report_summary import summary_lines
 from ansible_collections.genesis.model_ops.plugins.plugin_utils._verdict_report import diagnose
@@ -32,6 +34,13 @@ def markdown(report):
         raise AnsibleFilterError('genesis.model_ops.report_markdown: %s' % exc) from exc
 
 
+def page(report, markdown_name=None):
+    try:
+        return report_html(report, markdown_name)
+    except ValueError as exc:
+        raise AnsibleFilterError('genesis.model_ops.report_html: %s' % exc) from exc
+
+
 def summary(report, report_path=None):
     try:
         return summary_lines(report, report_path)
@@ -42,4 +51,4 @@ def summary(report, report_path=None):
 class FilterModule:
 
     def filters(self):
-        return {'verdict': verdict, 'report_markdown': markdown, 'diagnosis_summary': summary}
+        return {'verdict': verdict, 'report_markdown': markdown, 'report_html': page, 'diagnosis_summary': summary}

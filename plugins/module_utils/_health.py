@@ -303,26 +303,47 @@ class HealthProbe:
             return self.agent_result(listed, name, answer['http_status'], findings)
         return self._empty_agent(answer['http_status'])
 
-    def wait_healthy(self, base_url, wait_timeout, wait_interval, baseline=None, sleep=time.sleep):
+    def wait_healthy(self, base_url, wait_timeout, wait_interval, baseline=None, sleep=time.sleep, elapsed=0,
+                     report_every=None):
         """Probe until healthy (with a baseline: no worse, and no agent idle on a new model, see worse_than())
         or wait_timeout seconds have passed, probes included: a request still going at the deadline is cut
         short there (wait_timeout 0 is one probe, with its own timeout). Returns the last result with
-        `attempts` (and `worse` and `idle` with a baseline)."""
-        deadline = self.clock() + wait_timeout
+        `attempts` (and `worse` and `idle` with a baseline).
+
+        elapsed: seconds of the wait already spent by earlier calls (the deadline is that much nearer; none left:
+        one probe, with its own timeout, judged as at the deadline). report_every: return after about that many
+        seconds (whole probes and intervals) with `waiting` true, when the host is not there yet and the deadline
+        is still ahead, so that the caller can say what it waits for and call again (the wait goes on, with elapsed)."""
+        now = self.clock()
+        remaining = wait_timeout - elapsed
+        deadline = now + max(0, remaining)
+        report_at = now + report_every if report_every else None
         attempts = 0
         while True:
             attempts += 1
-            result = self.probe(base_url, deadline if wait_timeout > 0 else None)
+            result = self.probe(base_url, deadline if remaining > 0 else None)
             if baseline is not None:
                 result['worse'], result['idle'] = worse_than(result, baseline)
                 done = not result['worse'] and not result['idle']
             else:
                 done = result['healthy']
-            if done or self.clock() + wait_interval >= deadline:
+            if done or remaining <= 0 or self.clock() + wait_interval >= deadline:
                 break
             sleep(wait_interval)
+            if report_at is not None and self.clock() >= report_at:
+                result['waiting'] = True  # the next call's first probe is this call's next one
+                break
         result['attempts'] = attempts
         return result
+
+
+def waiting_for(result, baseline=None):
+    """What a wait still waits for, in words: the worse and idle agents against a baseline, else what is not ok."""
+    if baseline is not None:
+        return '; '.join((result.get('worse') or []) + (result.get('idle') or [])) or 'no worse than before'
+    agents = result.get('agents') or {}
+    pending = ['%s %s' % (name, agent.get('status')) for name, agent in sorted(agents.items()) if agent.get('status') != 'ok']
+    return ', '.join(pending) or 'service %s' % result.get('status')
 
 
 def configured_models(result, agent):

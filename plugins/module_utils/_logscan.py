@@ -143,6 +143,7 @@ class _Scan:
         self.first_seen = dict.fromkeys(CATEGORIES)
         self.last_seen = dict.fromkeys(CATEGORIES)
         self.agent_seen = {}  # agent -> category -> [first, last]: how old each agent's lines are
+        self.minutes = {}  # agent -> minute (Unix time // 60) -> [lines, error lines, fallback lines]: the charts' figures
         self.masked = {}  # agent and status values repeat on every line: mask each once
 
     def mask_field(self, value):
@@ -174,9 +175,17 @@ class _Scan:
             if fields.get('status'):
                 status = self.mask_field(fields['status'])
                 self.by_status[status] = self.by_status.get(status, 0) + 1
+        minute = None
+        if agent_counts is not None and stamp is not None:
+            minute = self.minutes.setdefault(agent, {}).setdefault(int(stamp.timestamp() // 60), [0, 0, 0])
+            minute[0] += 1
+            if str(fields.get('fallback', '')).lower() == 'true':
+                minute[2] += 1
         for category in CATEGORIES:
             if not _PATTERNS[category].search(line):
                 continue
+            if category == 'errors' and minute is not None:
+                minute[1] += 1
             self.counts[category] += 1
             if agent_counts is not None:
                 agent_counts[category] += 1
@@ -283,5 +292,8 @@ def scan(path_glob=DEFAULT_GLOB, lines=None, minutes=None, samples=3, max_bytes=
         'by_agent_seen': dict((agent, dict((category, {'first': format_timestamp(first), 'last': format_timestamp(last)})
                                            for category, (first, last) in seen.items()))
                               for agent, seen in tally.agent_seen.items()),
+        'by_agent_minute': dict((agent, [[format_timestamp(datetime.datetime.fromtimestamp(at * 60, datetime.timezone.utc))] + counts
+                                         for at, counts in sorted(minutes.items())])
+                                for agent, minutes in tally.minutes.items()),
         'findings': findings,
     }

@@ -2,7 +2,8 @@
 # Copyright: Genesis platform team
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""One PromQL instant query (``GET /api/v1/query``), its answer as data and findings.
+"""One PromQL instant query (``GET /api/v1/query``), its answer as data and findings; and, for the report's
+charts, each host's and agent's errors and fallbacks per minute over the last minutes (``/api/v1/query_range``).
 
 The runbook's ``curl http://localhost:9090/api/v1/query?query=rate(model_errors[5m])``,
 for prometheus_query. A module rather than ``uri`` because ``uri`` is skipped in check
@@ -15,8 +16,10 @@ JSON are findings, never an exception. An empty URL means the site has no Promet
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
+import time
 import urllib.parse
 
 from ansible_collections.genesis.model_ops.plugins.module_utils._common import finding, mask
@@ -25,6 +28,10 @@ from ansible_collections.genesis.model_ops.plugins.module_utils._http import htt
 DEFAULT_URL = 'http://localhost:9090'
 DEFAULT_QUERY = 'sum by (instance, agent) (rate(model_errors_total[5m]))'
 MAX_BODY = 16 * 1024 * 1024
+# errors and fallbacks per minute, per host (instance) and agent, each series named by its `series` label
+CHART_QUERY = ('label_replace(60 * sum by (instance, agent) (rate(model_errors_total[1m])), "series", "errors", "", "")'
+               ' or label_replace(60 * sum by (instance, agent) (rate(model_fallbacks_total[1m])), "series", "fallbacks", "", "")')
+CHART_STEP_S = 60
 EXCERPT_CHARS = 200
 
 
@@ -70,13 +77,58 @@ def by_instance_agent(samples):
     return table
 
 
-def query(url, promql=DEFAULT_QUERY, timeout=10, validate_certs=True):
+def _iso(seconds):
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).isoformat(timespec='milliseconds').replace('+00:00', 'Z')
+
+
+def chart_rows(result):
+    """{instance: {agent: [[time, errors per minute, fallbacks per minute], ...]}} of CHART_QUERY's matrix, oldest
+    first; a point one series lacks is null there."""
+    table = {}
+    for item in result if isinstance(result, list) else ():
+        labels = item.get('metric') if isinstance(item, dict) else None
+        if not isinstance(labels, dict) or not {'instance', 'agent'} <= set(labels) or labels.get('series') not in ('errors', 'fallbacks'):
+            continue
+        column = 1 if labels['series'] == 'errors' else 2
+        points = table.setdefault(labels['instance'], {}).setdefault(labels['agent'], {})
+        for pair in item.get('values') or ():
+            try:
+                at = float(pair[0])
+            except (TypeError, ValueError, IndexError):
+                continue
+            points.setdefault(at, [_iso(at), None, None])[column] = _value(pair)
+    return dict((instance, dict((agent, [row for _at, row in sorted(points.items())]) for agent, points in agents.items()))
+                for instance, agents in table.items())
+
+
+def chart(url, minutes, timeout=10, validate_certs=True, now=None):
+    """(rows, finding) of CHART_QUERY over the last minutes at url: rows as chart_rows() gives them, or None with a
+    finding saying why not (the instant query's answer stands either way)."""
+    end = time.time() if now is None else now
+    params = {'query': CHART_QUERY, 'start': '%.3f' % (end - 60 * minutes), 'end': '%.3f' % end, 'step': str(CHART_STEP_S)}
+    reply = http_get('%s/api/v1/query_range?%s' % (url.rstrip('/'), urllib.parse.urlencode(params)), timeout,
+                     context=tls_context(validate_certs), max_body=MAX_BODY)
+    why = reply['reason'] if reply['error'] else None
+    if why is None:
+        try:
+            answer = json.loads(reply['body'].decode('utf-8'))
+        except (ValueError, RecursionError):
+            answer = None
+        data = answer.get('data') if isinstance(answer, dict) and answer.get('status') == 'success' else None
+        if isinstance(data, dict) and data.get('resultType') == 'matrix':
+            return chart_rows(data.get('result')), None
+        why = 'HTTP %s, %s' % (reply['http_status'], answer.get('error') if isinstance(answer, dict) else 'not a Prometheus answer')
+    return None, finding('chart_unavailable', 'info', 'no chart figures from %s: %s' % (mask(url), mask(str(why))), url=mask(url))
+
+
+def query(url, promql=DEFAULT_QUERY, timeout=10, validate_certs=True, chart_minutes=0):
     """Run promql at url (the Prometheus base URL); return the module's result. A password in url
     (user:password@host, sent as Basic authentication) shows nowhere in it."""
     endpoint = '%s/api/v1/query?%s' % ((url or '').rstrip('/'), urllib.parse.urlencode({'query': promql}))
-    url = mask(url) if url else url
+    url_unmasked, url = url, mask(url) if url else url
     result = {'changed': False, 'url': url, 'query': promql, 'skipped': False, 'available': False, 'http_status': None,
-              'status': None, 'result_type': None, 'samples': [], 'by_label': {}, 'prometheus_warnings': [], 'findings': []}
+              'status': None, 'result_type': None, 'samples': [], 'by_label': {}, 'chart': None, 'prometheus_warnings': [],
+              'findings': []}
     if not url:
         result['skipped'] = True
         return result
@@ -119,4 +171,8 @@ def query(url, promql=DEFAULT_QUERY, timeout=10, validate_certs=True):
     result['samples'] = samples_of(result['result_type'], data['result'])
     result['by_label'] = by_instance_agent(result['samples'])
     result['available'] = True
+    if chart_minutes:
+        result['chart'], problem = chart(url_unmasked, chart_minutes, timeout=timeout, validate_certs=validate_certs)
+        if problem:
+            findings.append(problem)
     return result

@@ -148,7 +148,7 @@ logs:
   description:
     - What M(genesis.model_ops.log_scan) returns for O(log_glob) over the last O(log_minutes) minutes (C(files), C(window),
       C(lines_scanned), C(unparsed_lines), C(undecodable_bytes), C(counts), C(by_agent), C(by_status), C(samples),
-      C(first_seen), C(last_seen), C(by_agent_seen), C(findings)).
+      C(first_seen), C(last_seen), C(by_agent_seen), C(by_agent_minute), C(findings)).
     - Null with O(logs=false).
   returned: always
   type: dict

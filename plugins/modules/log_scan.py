@@ -160,6 +160,15 @@ by_agent_seen:
   type: dict
   sample: {"qa_agent": {"errors": {"first": "2025-10-31T12:01:10.000Z", "last": "2025-10-31T12:03:00.123Z"},
                         "rate_limit": {"first": "2025-10-31T12:01:10.000Z", "last": "2025-10-31T12:03:00.123Z"}}}
+by_agent_minute:
+  description:
+    - >-
+      Per C(agent=) value of contract lines with a timestamp, a row per minute that has lines, oldest first, each a
+      list of the minute in UTC, the lines, the error lines (C(error|exception|failed)) and the fallback lines
+      (C(fallback=true)). The figures of the diagnosis report's charts when no Prometheus answers.
+  returned: always
+  type: dict
+  sample: {"qa_agent": [["2025-10-31T12:02:00.000Z", 30, 2, 2], ["2025-10-31T12:03:00.000Z", 31, 9, 9]]}
 findings:
   description:
     - What kept the scan from being complete, each with C(code), C(severity), C(agent) (null), C(message),

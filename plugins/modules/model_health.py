@@ -107,6 +107,20 @@ options:
     description: Seconds between two probes while O(wait)ing.
     type: raw
     default: 2
+  wait_started:
+    description:
+      - When the wait began, in seconds since the Unix epoch (C(now().timestamp()) in a template); O(wait_timeout)
+        counts from then. Defaults to the start of this call. For a task that waits in steps (O(wait_report_every)).
+    type: raw
+  wait_report_every:
+    description:
+      - With O(wait), return after about this many seconds when the host is not there yet and O(wait_timeout) has
+        not passed, with RV(waiting) V(true) and in RV(msg) what it waits for, without failing; a task that repeats
+        itself C(until) RV(waiting) is false (with O(wait_started) fixed) then prints a line at each step, which
+        shows in a terminal and in AWX's job output alike, and waits no longer in all than O(wait_timeout).
+      - V(0) waits to the end in one call.
+    type: raw
+    default: 0
 extends_documentation_fragment:
   - genesis.model_ops.attributes
   - genesis.model_ops.attributes.read_only
@@ -141,6 +155,17 @@ EXAMPLES = r"""
     url: "{{ genesis_health_url }}"
     agents: [qa_agent]
     fail_on: down
+
+- name: After a restart, wait until every agent is ok, saying what it waits for every 10 seconds
+  genesis.model_ops.model_health:
+    wait: true
+    wait_timeout: 120
+    wait_started: "{{ restarted_at }}"
+    wait_report_every: 10
+  register: health
+  until: not health.waiting
+  retries: 20  # more than 120 / 10: the module itself ends the wait at wait_timeout
+  delay: 0
 
 - name: After a restart, wait until every agent is ok
   genesis.model_ops.model_health:
@@ -266,6 +291,18 @@ findings:
       agent: qa_agent
       message: "agent qa_agent: error_rate 0.075 is above 0.05"
       evidence: {"error_rate": 0.075, "threshold": 0.05, "requests": 1200, "errors": 90, "fallbacks": 10}
+waiting:
+  description:
+    - With O(wait_report_every), whether this call returned before the end of the wait, the host (or, with
+      O(targets), a host) not there yet and O(wait_timeout) not passed; RV(msg) then says what it waits for.
+  returned: with O(wait)
+  type: bool
+  sample: false
+msg:
+  description: While RV(waiting), what the wait still waits for, per host, and how long it has waited.
+  returned: when RV(waiting)
+  type: str
+  sample: "waiting 10s of 120s: qa_agent degraded (was ok)"
 attempts:
   description: Probes made (more than 1 only with O(wait)).
   returned: without O(targets)
@@ -316,14 +353,17 @@ summary:
 """
 
 
+import time
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.genesis.model_ops.plugins.module_utils._common import Number, seconds
 from ansible_collections.genesis.model_ops.plugins.module_utils._health import (
-    HEALTH_PROBE_ARGUMENT_SPEC, HealthProbe, check_probe_options, fails, probe_targets, summarize)
+    HEALTH_PROBE_ARGUMENT_SPEC, HealthProbe, check_probe_options, fails, probe_targets, summarize, waiting_for)
 from ansible_collections.genesis.model_ops.plugins.module_utils._jmespath_lite import ExpressionError
 
-NUMBERS = dict(concurrency=Number(1, 1000, integer=True), wait_timeout=seconds(integer=True), wait_interval=seconds(above=True))
+NUMBERS = dict(concurrency=Number(1, 1000, integer=True), wait_timeout=seconds(integer=True), wait_interval=seconds(above=True),
+               wait_started=Number(0, 1e11, unit='seconds since the Unix epoch'), wait_report_every=seconds())
 
 
 def main():
@@ -341,6 +381,8 @@ def main():
             wait=dict(type='bool', default=False),
             wait_timeout=dict(type='raw', default=120),
             wait_interval=dict(type='raw', default=2),
+            wait_started=dict(type='raw'),
+            wait_report_every=dict(type='raw', default=0),
             baseline=dict(type='dict'),
             **HEALTH_PROBE_ARGUMENT_SPEC
         ),
@@ -365,9 +407,13 @@ def main():
     except ExpressionError as exc:
         module.fail_json(msg=str(exc))
 
+    called = time.time()
+    elapsed = max(0.0, called - params['wait_started']) if params['wait_started'] is not None else 0
+
     def check(url):
         if params['wait']:
-            return probe.wait_healthy(url, params['wait_timeout'], params['wait_interval'], baseline=params['baseline'])
+            return probe.wait_healthy(url, params['wait_timeout'], params['wait_interval'], baseline=params['baseline'],
+                                      elapsed=elapsed, report_every=params['wait_report_every'] or None)
         return dict(probe.probe(url), attempts=1)
 
     if params['targets'] is None:
@@ -377,6 +423,16 @@ def main():
         hosts = probe_targets(check, params['targets'], params['concurrency'])
         result = dict(changed=False, hosts=hosts, summary=summarize(hosts))
 
+    if params['wait']:
+        pending = sorted(name for name, host in hosts.items() if host.pop('waiting', False))
+        result.pop('waiting', None)
+        result['waiting'] = bool(pending)
+        if pending:
+            # not there yet and the deadline ahead: say what is awaited; the task calls again (until: not waiting)
+            what = '; '.join(('%s: ' % name if params['targets'] is not None else '') + waiting_for(hosts[name], params['baseline'])
+                             for name in pending)
+            result['msg'] = 'waiting %ds of %ss: %s' % (elapsed + time.time() - called, params['wait_timeout'], what)
+            module.exit_json(**result)
     if params['wait'] and params['baseline'] is not None:
         worse = result['worse']
         if worse:

@@ -42,6 +42,14 @@ options:
     description: Verify the TLS certificate of an C(https) O(url).
     type: bool
     default: true
+  chart_minutes:
+    description:
+      - Also read, for the diagnosis report's charts, each host's (C(instance)) and agent's errors and fallbacks per
+        minute over the last so many minutes (C(60 * rate(model_errors_total[1m])) and the same of
+        C(model_fallbacks_total), one range query of C(/api/v1/query_range), a point a minute), in RV(chart).
+        V(0) does not.
+    type: raw
+    default: 0
 extends_documentation_fragment:
   - genesis.model_ops.attributes
   - genesis.model_ops.attributes.read_only
@@ -128,6 +136,15 @@ by_label:
   returned: always
   type: dict
   sample: {"genesis-001": {"qa_agent": 0.35, "support_agent": 0.0}}
+chart:
+  description:
+    - With O(chart_minutes), by instance, then by agent, a row a minute, oldest first, each a list of the time in UTC,
+      the errors per minute and the fallbacks per minute (null where a series has no point). Null without
+      O(chart_minutes), or when the range query got no answer (a V(chart_unavailable) finding of severity V(info)
+      then says why).
+  returned: always
+  type: dict
+  sample: {"genesis-001": {"qa_agent": [["2025-10-31T12:02:00.000Z", 0.0, 0.0], ["2025-10-31T12:03:00.000Z", 12.0, 12.0]]}}
 prometheus_warnings:
   description: The warnings Prometheus returned with its answer (its C(warnings)), as they are.
   returned: always
@@ -139,7 +156,7 @@ findings:
     - What kept the query from an answer, each with C(code), C(severity) (V(warning)), C(agent) (null), C(message),
       C(evidence). Codes V(prometheus_unreachable), V(timeout), V(not_json) (with a masked body excerpt), and
       V(prometheus_error) (an error answer, with its C(error_type) and C(error); C(error_type) V(bad_response) for
-      JSON that is not a Prometheus answer).
+      JSON that is not a Prometheus answer); V(chart_unavailable) (info) when only the charts' range query failed.
   returned: always
   type: list
   elements: dict
@@ -154,7 +171,7 @@ findings:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.genesis.model_ops.plugins.module_utils._common import check_numbers, mask, seconds
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import Number, check_numbers, mask, seconds
 from ansible_collections.genesis.model_ops.plugins.module_utils._http import hide_passwords
 from ansible_collections.genesis.model_ops.plugins.module_utils._prometheus import DEFAULT_QUERY, DEFAULT_URL, query
 
@@ -166,12 +183,13 @@ def main():
             query=dict(type='str', default=DEFAULT_QUERY),
             timeout=dict(type='raw', default=10),
             validate_certs=dict(type='bool', default=True),
+            chart_minutes=dict(type='raw', default=0),
         ),
         supports_check_mode=True,
     )
     params = module.params
     hide_passwords(module, [params['url']])
-    error = check_numbers(params, dict(timeout=seconds(above=True)))
+    error = check_numbers(params, dict(timeout=seconds(above=True), chart_minutes=Number(0, 1440, integer=True, unit='minutes')))
     if error:
         module.fail_json(msg=error)
     if params['url'] and not params['url'].startswith(('http://', 'https://')):
@@ -179,7 +197,7 @@ def main():
     if params['url'] and not (params['query'] or '').strip():
         module.fail_json(msg='query must be a PromQL expression, got %r' % params['query'])
     module.exit_json(**query(params['url'], params['query'], timeout=params['timeout'],
-                             validate_certs=params['validate_certs']))
+                             validate_certs=params['validate_certs'], chart_minutes=params['chart_minutes']))
 
 
 if __name__ == '__main__':

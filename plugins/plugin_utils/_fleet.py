@@ -98,9 +98,11 @@ def models_by_key(hosts, hostvars, probe='host', fleet_health=None, evidence='ge
 
 def fleet_evidence(hosts, hostvars, probe='host', fleet_health=None, prometheus=None, evidence='genesis_evidence'):
     """The verdict's evidence per host: what host_evidence found there (registered as evidence), its health
-    (from the host, or from the controller's fleet probe), Prometheus' rates for it, and the fingerprint of
+    (from the host, or from the controller's fleet probe), Prometheus' rates for it (and its agents' errors and
+    fallbacks per minute, for the report's charts), and the fingerprint of
     the key the controller holds for it."""
     by_label = _dict(_dict(prometheus).get('by_label'))
+    chart = _dict(_dict(prometheus).get('chart'))
     out = {}
     for host in hosts:
         found = registered(hostvars, host, evidence)
@@ -108,7 +110,8 @@ def fleet_evidence(hosts, hostvars, probe='host', fleet_health=None, prometheus=
                      'health': found.get('health') if probe == 'host' else (_fleet_host(fleet_health, host) or None),
                      'logs': found.get('logs'), 'config': found.get('config'), 'service': found.get('service'),
                      'key': found.get('key'), 'recent_changes': found.get('recent_changes') or [],
-                     'prometheus': by_label.get(host), 'api_key_fingerprint': fingerprint(api_key(hostvars, host))}
+                     'prometheus': by_label.get(host), 'prometheus_chart': chart.get(host),
+                     'api_key_fingerprint': fingerprint(api_key(hostvars, host))}
     return out
 
 

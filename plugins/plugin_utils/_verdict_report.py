@@ -12,6 +12,7 @@ _report_markdown writes it for a person.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import posixpath
@@ -20,7 +21,7 @@ import shlex
 
 from ansible_collections.genesis.model_ops.plugins.module_utils._common import mask, mask_data
 from ansible_collections.genesis.model_ops.plugins.plugin_utils._verdict_evidence import (
-    STATUSES, HostEvidence, as_dict, iso, number, quota, quota_text)
+    STATUSES, HostEvidence, as_dict, iso, number, parse_time, quota, quota_text)
 from ansible_collections.genesis.model_ops.plugins.plugin_utils._verdict_scenarios import (
     ORDER, SCENARIOS, find_complete_failure, find_credentials, find_model_unavailable, find_rate_limit, find_unknown, key_limit)
 from ansible_collections.genesis.model_ops.plugins.plugin_utils._verdict_supporting import Supporting, host_supporting
@@ -119,6 +120,25 @@ def _host_report(host, scenarios):
         }
     return {'status': host.status, 'reachable': host.reachable, 'started_at': iso(host.started_at), 'scenarios': scenarios,
             'agents': agents, 'findings': _findings(host)}
+
+
+def _rows(rows, columns):
+    """[[time, errors, fallbacks], ...] of rows whose time and figures are at those columns; malformed rows dropped."""
+    out = []
+    for row in rows if isinstance(rows, list) else ():
+        if isinstance(row, list) and len(row) > max(columns) and isinstance(row[0], str):
+            out.append([row[0]] + [number(row[column]) for column in columns])
+    return out
+
+
+def _chart(data, agent):
+    """An agent's errors and fallbacks per minute for the report's chart: from Prometheus' range query when it has
+    them, else from the host's log lines; None without either."""
+    points = _rows(as_dict(data.get('prometheus_chart')).get(agent), (1, 2))
+    if points:
+        return {'source': 'prometheus', 'points': points}
+    points = _rows(as_dict(as_dict(data.get('logs')).get('by_agent_minute')).get(agent), (2, 3))
+    return {'source': 'logs', 'points': points} if points else None
 
 
 def _mistral_report(mistral):
@@ -273,6 +293,16 @@ def diagnose(evidence):
     by_status = dict((status, 0) for status in STATUSES)
     for report in host_reports.values():
         by_status[report['status']] += 1
+    charts = []  # every agent in a scenario, or not ok: its errors and fallbacks per minute over the window
+    until = parse_time(settings.get('generated_at'))
+    minutes = _float(settings.get('log_minutes'))
+    window = {'from': iso(until - datetime.timedelta(minutes=minutes)) if until and minutes else None, 'to': iso(until)}
+    for name in all_hosts:
+        in_scenario = set(agent for scenario in ORDER for agent in found[scenario].get(name, {}).get('agents', ()))
+        for agent in sorted(in_scenario | set(views[name].not_ok)):
+            chart = _chart(evidence['hosts'][name], agent)
+            if chart:
+                charts.append(dict(host=name, agent=agent, unit='per minute', window=window, **chart))
     checks = [as_dict(check) for _fp, check in sorted(mistral.items())]
     return {
         'verdict': scenarios[0]['scenario'] if scenarios else 'healthy',
@@ -281,6 +311,7 @@ def diagnose(evidence):
         'hosts': host_reports,
         'mistral': _mistral_report(mistral),
         'earlier': earlier,
+        'charts': charts,
         'api_calls': sum(number(check.get('api_calls')) or 0 for check in checks),
         # the most a diagnosis may call: once per key, once per distinct model id of that key
         'api_budget': sum(1 + len(as_dict(check.get('models'))) for check in checks if isinstance(check.get('key'), dict)),

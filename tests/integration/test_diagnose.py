@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import html
 import json
 import os
+import re
 import shutil
 import urllib.parse
 import urllib.request
@@ -85,9 +87,13 @@ def diagnose(lab, play, tmp_path):
         runs.append(result)
         assert result.rc == expect_rc, result.stdout
         files = sorted(os.path.basename(p) for p in glob.glob(str(report_dir / "*")))
-        assert len(files) == 4 and {"diagnosis-latest.json", "diagnosis-latest.md"} <= set(files), files
+        assert len(files) == 6 and {"diagnosis-latest.json", "diagnosis-latest.md", "diagnosis-latest.html"} <= set(files), files
         stamped = [f for f in files if f.startswith("diagnosis-2") and f.endswith(".json")]
-        assert len(stamped) == 1 and stamped[0][:-5] + ".md" in files, files
+        assert len(stamped) == 1 and {stamped[0][:-5] + ".md", stamped[0][:-5] + ".html"} <= set(files), files
+        with open(report_dir / "diagnosis-latest.html", encoding="utf-8") as handle:
+            page = handle.read()
+        with open(report_dir / (stamped[0][:-5] + ".html"), encoding="utf-8") as handle:
+            assert handle.read() == page
         with open(report_dir / "diagnosis-latest.md", encoding="utf-8") as handle:
             markdown = handle.read()
         with open(report_dir / (stamped[0][:-5] + ".md"), encoding="utf-8") as handle:
@@ -117,6 +123,13 @@ def diagnose(lab, play, tmp_path):
         assert "verdict: %s" % report["verdict"] in result.stdout
         for item in report["scenarios"]:
             assert item["command"] in result.stdout and item["command"] in markdown
+            assert html.escape(item["command"]) in page
+        # the page: the verdict first, then the commands; a chart for each chart of the report, drawn
+        assert page.index("Verdict: %s" % report["verdict"]) < page.index('id="next"') < page.index('id="hosts"') < page.index('id="charts"')
+        for chart in report["charts"]:
+            figure = page.split('<figure class="chart" data-host="%s" data-agent="%s">' % (chart["host"], chart["agent"]), 1)[1]
+            figure = figure.split("</figure>", 1)[0]
+            assert "<svg" in figure and re.search(r'class="series-(errors|fallbacks)"', figure), chart
         # only the hosts that are not ok are listed, the others counted
         bad = [name for name, host in report["hosts"].items() if host["status"] != "ok"]
         assert all("| %s |" % name in markdown for name in bad)

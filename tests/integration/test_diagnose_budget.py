@@ -33,6 +33,16 @@ FAULTS = {
 }
 
 
+# The Mistral stage's own time under the fault (the key entry's elapsed_s), the seconds the fault itself costs:
+# mistral_check's timeout (10 s) once for a hang, two 2 s answers in a row when slow, nothing else. The slack is a
+# loaded CI machine's time for the SDK's calls themselves; a retried 429 or 503 (2 s and more per retry, as before
+# the budget) or a timeout per model (10 s each) goes past it.
+API_TIMEOUT_S = 10
+ELAPSED_S = {"rate_limit_models": 0, "rate_limit_key": 0, "server_error": 0, "slow": 2 * 2, "hang": API_TIMEOUT_S,
+             "complete_failure": 0}
+SLACK_S = 4
+
+
 def key_check(report):
     (key,) = report["mistral"]["keys"].values()  # the lab's one key
     return key
@@ -41,6 +51,7 @@ def key_check(report):
 def test_a_healthy_fleet_calls_once_per_key_and_model(clean_lab, diagnose):
     _, healthy = diagnose("controller", check=True)
     assert (healthy["verdict"], healthy["api_calls"], healthy["api_budget"]) == ("healthy", 1 + MODELS, 1 + MODELS)
+    assert key_check(healthy)["elapsed_s"] <= SLACK_S
     assert key_check(healthy)["retry_wait_s"] == 0 and all(entry["checked"] for entry in healthy["mistral"]["models"].values())
 
 
@@ -68,6 +79,9 @@ def test_the_api_budget_holds_under_the_fault(clean_lab, diagnose, fault):
     key = key_check(report)
     assert report["api_calls"] == calls == key["api_calls"] and report["api_budget"] == 1 + MODELS
     assert key["retry_wait_s"] == 0
+    # the time: the key check, then the model checks side by side, each call once: two answers' time at most (2 s
+    # each when slow), one API timeout for a hang (the model checks are then not made); never a retry's wait
+    assert key["elapsed_s"] <= ELAPSED_S[fault] + SLACK_S, (key["elapsed_s"], ELAPSED_S[fault])
     models = report["mistral"]["models"]
     if not_checked:
         assert {entry["message"] for entry in models.values()} == {NOT_CHECKED[not_checked]}

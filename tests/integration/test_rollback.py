@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 
@@ -210,3 +211,16 @@ def test_a_host_that_gets_worse_is_put_back_and_the_wave_stops(fleet, play, link
     # the host after it in the wave: untouched
     assert after[untouched.name] == before[untouched.name]
     assert untouched.name not in result.results.get("Turn the fine-tuned models on or off (Option 1)", {})
+
+    # progress: each host says which of the run it is (genesis[0:2] is three hosts; the third is never reached); the
+    # wait on the bad host speaks while it waits (a FAILED - RETRYING line after each 8 s step, in the stdout AWX
+    # shows), saying with -v what it waits for
+    said = result.task("Say which host of the run this is and what it is about to do")
+    assert said[first.name]["msg"].startswith("host 1 of 3 (this wave: %s): rollback change, then" % first.name), said
+    assert said[bad.name]["msg"].startswith("host 2 of 3 (this wave: %s): rollback change, then" % bad.name), said
+    wait = "Wait until the host answers and no agent is worse than before (a line at least every 10 s while it waits)"
+    steps = [event["event_data"] for event in result.events if event["event"] == "runner_retry"
+             and event["event_data"]["task"] == wait]
+    assert steps and {step["host"] for step in steps} == {bad.name}, steps
+    assert all(step["res"]["waiting"] and "(was ok)" in step["res"]["msg"] for step in steps), steps
+    assert re.search(r"FAILED - RETRYING: \[%s\]: (\S+ : )?%s \(\d+ retries left\)" % (bad.name, re.escape(wait)), result.stdout)

@@ -45,7 +45,7 @@ FILTERS = FilterModule().filters()
 
 
 def test_the_filters_it_exposes():
-    assert sorted(FILTERS) == ['diagnosis_summary', 'report_markdown', 'verdict']
+    assert sorted(FILTERS) == ['diagnosis_summary', 'report_html', 'report_markdown', 'verdict']
 
 
 def test_verdict_is_the_diagnosis():

@@ -15,7 +15,7 @@ import pytest
 
 from ansible_collections.genesis.model_ops.plugins.module_utils import _health, _jmespath_lite
 from ansible_collections.genesis.model_ops.plugins.module_utils._health import (
-    HealthProbe, fails, probe_targets, summarize, worse_than)
+    HealthProbe, fails, probe_targets, summarize, waiting_for, worse_than)
 from ansible_collections.genesis.model_ops.plugins.module_utils._jmespath_lite import (
     ExpressionError, compile_expression, parse_plain_path)
 from ansible_collections.genesis.model_ops.tests.unit.helpers import StepClock, trickle_server
@@ -326,6 +326,41 @@ def test_wait_gives_up(base):
     result = HealthProbe(clock=clock).wait_healthy(base + '/degraded', wait_timeout=1, wait_interval=0.25, sleep=clock.sleep)
     assert not result['healthy'] and result['status'] == 'degraded' and result['attempts'] == 4
     assert clock.now == 1000.75
+
+
+def test_a_stepped_wait_says_it_is_waiting_then_ends_at_the_same_deadline(base):
+    # a 1 s wait in steps of 0.5 s, each step told what the earlier ones spent (as the module is, by wait_started):
+    # the first step returns `waiting` after 2 probes; the last ends the wait where one call ends it (test_wait_gives_up:
+    # 4 probes, the last at 0.75 s)
+    clock = StepClock()
+    steps = []
+    while not steps or steps[-1].get('waiting'):
+        steps.append(HealthProbe(clock=clock).wait_healthy(base + '/degraded', wait_timeout=1, wait_interval=0.25,
+                                                           sleep=clock.sleep, report_every=0.5, elapsed=clock.now - 1000))
+        assert len(steps) < 10
+    assert [step.get("waiting", False) for step in steps] == [True, False]
+    assert sum(step['attempts'] for step in steps) == 4 and clock.now == 1000.75
+    assert waiting_for(steps[0]) == 'qa_agent degraded' and not steps[-1]['healthy']
+    # the deadline passed already: one probe, judged as at the deadline, never `waiting`
+    late = HealthProbe(clock=clock).wait_healthy(base + '/degraded', wait_timeout=1, wait_interval=0.25, sleep=clock.sleep,
+                                                 report_every=0.5, elapsed=5)
+    assert 'waiting' not in late and late['attempts'] == 1 and late['status'] == 'degraded'
+
+
+def test_a_stepped_wait_ends_at_once_when_the_host_is_there(base):
+    clock = StepClock()
+    result = HealthProbe(clock=clock).wait_healthy(base + '/healthy', wait_timeout=120, wait_interval=2, sleep=clock.sleep,
+                                                   report_every=10)
+    assert result['healthy'] and result['attempts'] == 1 and 'waiting' not in result
+
+
+def test_a_stepped_wait_against_a_baseline_says_what_is_worse(base):
+    before = HealthProbe().probe(base + '/healthy')
+    clock = StepClock()
+    result = HealthProbe(clock=clock).wait_healthy(base + '/degraded', wait_timeout=60, wait_interval=2, sleep=clock.sleep,
+                                                   report_every=10, baseline=before)
+    assert result['waiting'] and result['attempts'] == 5
+    assert waiting_for(result, before) == 'qa_agent degraded (was ok)'
 
 
 def test_wait_against_a_baseline_no_worse_than_before(server, base):

@@ -172,6 +172,23 @@ def test_minutes_window(logdir):
     assert {entry['path']: entry['lines_scanned'] for entry in result['files']} == {str(logdir / 'a.log'): 3, old: 0}
 
 
+def test_each_agent_minute_by_minute_for_the_charts(logdir):
+    write(logdir / 'qa.log', [
+        '2025-10-31T12:02:10.000Z INFO agent=qa_agent model=%s status=200' % FT,
+        '2025-10-31T12:02:40.000Z INFO agent=qa_agent model=%s status=200' % FT,
+        '2025-10-31T12:03:05.000Z ERROR agent=qa_agent model=%s status=429 error="Rate limit exceeded"' % FT,
+        '2025-10-31T12:03:05.500Z INFO agent=qa_agent model=open-mistral-7b fallback=true status=200',
+        '2025-10-31T12:03:50.000Z ERROR agent=qa_agent model=open-mistral-7b status=503 error="failed"',
+        'Traceback (most recent call last): no agent, no minute',
+        '2025-10-31T12:05:00.000Z INFO agent=legal_agent model=%s status=200' % FT,
+    ])
+    result = scan(str(logdir / '*.log'), minutes=10, now=NOW)
+    assert result['by_agent_minute'] == {
+        'qa_agent': [['2025-10-31T12:02:00.000Z', 2, 0, 0], ['2025-10-31T12:03:00.000Z', 3, 2, 1]],
+        'legal_agent': [['2025-10-31T12:05:00.000Z', 1, 0, 0]]}
+    assert json.loads(json.dumps(result)) == result
+
+
 def test_max_bytes_truncates_with_a_finding(logdir):
     write(logdir / 'a.log', ['no timestamp here, error %d' % i for i in range(1000)])
     result = scan(str(logdir / '*.log'), minutes=5, max_bytes=1000, now=datetime.datetime.now(datetime.timezone.utc))

@@ -27,6 +27,16 @@ VECTOR = {'status': 'success', 'data': {'resultType': 'vector', 'result': [
 BAD_QUERY = {'status': 'error', 'errorType': 'bad_data',
              'error': 'invalid parameter "query": 1:6: parse error: unexpected right parenthesis \')\''}
 
+MATRIX = {'status': 'success', 'data': {'resultType': 'matrix', 'result': [
+    {'metric': {'instance': 'genesis-002', 'agent': 'qa_agent', 'series': 'errors'},
+     'values': [[1761912120.0, '0'], [1761912180.0, '12']]},
+    {'metric': {'instance': 'genesis-002', 'agent': 'qa_agent', 'series': 'fallbacks'},
+     'values': [[1761912180.0, '11.5'], [1761912240.0, 'NaN']]},
+    {'metric': {'instance': 'genesis-002', 'agent': 'qa_agent'}, 'values': [[1761912180.0, '1']]},  # no series: not ours
+]}}
+# path -> answer of /api/v1/query_range (the charts)
+RANGES = {'/ok': (200, MATRIX, 0), '/nochart': (400, BAD_QUERY, 0)}
+
 # path -> (status, body, delay); a body that is not bytes is sent as JSON
 ROUTES = {
     '/ok': (200, VECTOR, 0),
@@ -37,6 +47,7 @@ ROUTES = {
     '/nodata': (200, {'status': 'success', 'data': {'resultType': 'vector'}}, 0),
     '/warn': (200, dict(VECTOR, warnings=['PromQL info: metric might not be a counter']), 0),
     '/slow': (200, VECTOR, 1.5),
+    '/nochart': (200, VECTOR, 0),
 }
 
 
@@ -46,7 +57,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 (the stdlib's name)
         url = urllib.parse.urlsplit(self.path)
         self.seen.append((url.path, urllib.parse.parse_qs(url.query)))
-        status, body, delay = ROUTES[url.path.rsplit('/api/v1/query', 1)[0]]
+        route = url.path.rsplit('/api/v1/query', 1)[0]
+        status, body, delay = RANGES[route] if url.path.endswith('/query_range') else ROUTES[route]
         time.sleep(delay)
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         try:
@@ -86,6 +98,30 @@ def test_vector(server):
     assert result['by_label'] == {'genesis-001': {'qa_agent': 0.35, 'support_agent': 0.0}, 'genesis-002': {'qa_agent': None}}
     assert result['prometheus_warnings'] == []
     json.dumps(result, allow_nan=False)
+
+
+def test_the_charts_figures_per_minute_from_one_range_query(server):
+    Handler.seen.clear()
+    result = query(server + '/ok', chart_minutes=15)
+    assert [path for path, _params in Handler.seen] == ['/ok/api/v1/query', '/ok/api/v1/query_range']
+    params = Handler.seen[1][1]
+    assert params['query'] == [_prometheus.CHART_QUERY] and params['step'] == ['60']
+    assert float(params['end'][0]) - float(params['start'][0]) == 900
+    assert result['chart'] == {'genesis-002': {'qa_agent': [['2025-10-31T12:02:00.000Z', 0.0, None],
+                                                            ['2025-10-31T12:03:00.000Z', 12.0, 11.5],
+                                                            ['2025-10-31T12:04:00.000Z', None, None]]}}
+    assert result['available'] and result['findings'] == []
+    json.dumps(result, allow_nan=False)
+    # no chart asked: no range query, no chart
+    Handler.seen.clear()
+    assert query(server + '/ok')['chart'] is None and len(Handler.seen) == 1
+
+
+def test_a_failed_range_query_leaves_the_error_rates_and_says_why(server):
+    result = query(server + '/nochart', chart_minutes=15)
+    assert result['available'] and result['by_label'] and result['chart'] is None
+    assert codes(result) == ['chart_unavailable'] and result['findings'][0]['severity'] == 'info'
+    assert 'HTTP 400' in result['findings'][0]['message']
 
 
 def test_error_answer(server):

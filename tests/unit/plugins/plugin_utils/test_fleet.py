@@ -82,11 +82,14 @@ def test_models_by_key_from_the_controllers_fleet_probe(hostvars):
 
 def test_fleet_evidence(hostvars, monkeypatch):
     monkeypatch.delenv('MISTRAL_API_KEY', raising=False)
-    prometheus = {'by_label': {'h1': {'qa': 0.2}}}
+    chart = [['2025-10-31T12:03:00.000Z', 12.0, 11.0]]
+    prometheus = {'by_label': {'h1': {'qa': 0.2}}, 'chart': {'h1': {'qa': chart}}}
     evidence = _fleet.fleet_evidence(['h1', 'h2', 'h3'], hostvars, 'host', None, prometheus)
     assert evidence['h1'] == {'reachable': True, 'health': {'status': 'ok'}, 'logs': None,
                               'config': hostvars['h1']['genesis_evidence']['config'], 'service': None, 'key': {'present': True},
-                              'recent_changes': [], 'prometheus': {'qa': 0.2}, 'api_key_fingerprint': FP_A}
+                              'recent_changes': [], 'prometheus': {'qa': 0.2}, 'prometheus_chart': {'qa': chart},
+                              'api_key_fingerprint': FP_A}
+    assert evidence['h2']['prometheus_chart'] is None
     assert (evidence['h2']['api_key_fingerprint'], evidence['h3']['reachable']) == (None, False)
     fleet = {'hosts': {'h2': {'status': 'down'}}}
     controller = _fleet.fleet_evidence(['h1', 'h2'], hostvars, 'controller', fleet, {'skipped': True})

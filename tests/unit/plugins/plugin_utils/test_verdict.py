@@ -394,6 +394,24 @@ def test_rate_limit_on_some_hosts_only():
     assert report['summary']['healthy'] == 2
 
 
+def test_a_chart_for_each_failing_agent_from_prometheus_else_from_its_log_lines():
+    limited = agent('qa_agent', errors=9, fallbacks=30, last_error=error(429, 'Rate limit exceeded'))
+    minutes = {'qa_agent': [['2025-10-31T12:02:00.000Z', 30, 0, 0], ['2025-10-31T12:03:00.000Z', 31, 9, 9], ['bad row']],
+               'legal_agent': [['2025-10-31T12:03:00.000Z', 30, 0, 0]]}
+    from_logs = host(health(qa_agent=limited), dict(logs(qa_agent={'errors': 9, 'rate_limit': 9}), by_agent_minute=minutes))
+    from_prometheus = dict(from_logs, prometheus_chart={'qa_agent': [['2025-10-31T12:03:00.000Z', 12.0, None]]})
+    hosts = {'genesis-001': host(), 'genesis-002': from_logs, 'genesis-003': from_prometheus}
+    report = run(evidence(hosts, log_minutes='15'))
+    window = {'from': '2025-10-31T11:50:00Z', 'to': '2025-10-31T12:05:00Z'}  # the log window, up to the report
+    assert report['charts'] == [
+        {'host': 'genesis-002', 'agent': 'qa_agent', 'unit': 'per minute', 'window': window, 'source': 'logs',
+         'points': [['2025-10-31T12:02:00.000Z', 0, 0], ['2025-10-31T12:03:00.000Z', 9, 9]]},
+        {'host': 'genesis-003', 'agent': 'qa_agent', 'unit': 'per minute', 'window': window, 'source': 'prometheus',
+         'points': [['2025-10-31T12:03:00.000Z', 12.0, None]]}]
+    # a healthy fleet: no chart
+    assert run(evidence())['charts'] == []
+
+
 def test_rate_limit_from_mistral_headers_and_a_log_window_in_lines():
     headers = {'x-ratelimit-limit-req-minute': '60', 'x-ratelimit-remaining-req-minute': '0', 'x-ratelimit-remaining-tokens-minute': '0'}
     scan = logs(minutes=None, qa_agent={'rate_limit': 5})
