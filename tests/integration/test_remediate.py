@@ -16,7 +16,8 @@ import yaml
 from lab import paths
 from tests.conftest import ROOT, next_command, wait_until
 from tests.integration.test_config_editors import leaked, read, shown_diff_lines
-from tests.integration.test_rollback import audit, fleet, play, snapshot  # noqa: F401 (fixtures)  pylint: disable=unused-import
+from tests.integration.test_rollback import (  # noqa: F401 (fixtures)  pylint: disable=unused-import
+    assert_key_shown_nowhere, audit, fleet, play, snapshot)
 
 DIAGNOSE = os.path.join(ROOT, "diagnose.yml")
 
@@ -60,8 +61,9 @@ def test_rate_limit_on_two_hosts_fixed_by_the_command_the_diagnosis_names(fleet,
     assert snapshot(lab) == before
 
     # 0%: the lab's 10-request health window cannot tell a 5% share of 429s from the 10% threshold
-    result = run_command(play, command, extravars={"pct": 0})
+    result = run_command(play, command, extravars={"pct": 0, "model_ops_report_dir": str(tmp_path / "run")})
     assert result.rc == 0, result.stdout
+    assert_key_shown_nowhere(lab, result, tmp_path / "run")
     for host in lab.hosts:
         assert models(host)["rollout_percentage"] == (0 if host in limited else 100), host.name
         assert (snapshot(lab)[host.name][1] != before[host.name][1]) == (host in limited), host.name
@@ -97,6 +99,7 @@ def test_model_unavailable_puts_only_that_agent_on_its_baseline(fleet, play, tmp
 
     result = run_command(play, command, extravars={"model_ops_serial": "50%", "model_ops_report_dir": str(tmp_path / "run")})
     assert result.rc == 0, result.stdout  # two waves of 4
+    assert_key_shown_nowhere(lab, result, tmp_path / "run")
     # one run report for the whole run, both waves: each host's change and restart
     with open(tmp_path / "run" / "remediation-latest.json", encoding="utf-8") as handle:
         run_report = json.load(handle)
@@ -147,8 +150,9 @@ def test_a_host_down_comes_back_on_its_baselines(fleet, play, tmp_path):  # noqa
         ("-", "use_finetuned: true " + switch), ("+", "use_finetuned: false " + switch)], shown
     assert snapshot(lab) == before and down.pid() is None
 
-    result = run_command(play, command)
+    result = run_command(play, command, extravars={"model_ops_report_dir": str(tmp_path / "run")})
     assert result.rc == 0, result.stdout
+    assert_key_shown_nowhere(lab, result, tmp_path / "run")
     assert models(down)["use_finetuned"] is False and down.pid()
     assert all(snapshot(lab)[h.name] == before[h.name] for h in lab.hosts if h is not down)
     report = diagnose(play, tmp_path, "after")

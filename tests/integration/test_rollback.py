@@ -74,6 +74,30 @@ def audit(host):
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
+def lab_key(lab):
+    """The lab's fleet key, the one every host's env file holds."""
+    with open(paths.keys_file(lab.fleet.state), encoding="utf-8") as handle:
+        return json.load(handle)["fleet"]
+
+
+def assert_key_shown_nowhere(lab, result, *report_dirs):
+    """The fleet key (nor its first or last 10 characters) in no line the run printed, no event, no file of its
+    report folders (run reports, host records) and no line of any host's audit log."""
+    key = lab_key(lab)
+    texts = {"stdout": result.stdout, "events": json.dumps(result.events, default=str)}
+    for folder in report_dirs:
+        found = [os.path.join(base, name) for base, _dirs, files in os.walk(str(folder)) for name in files]
+        assert found, "%s holds no report" % folder
+        for path in found:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                texts[path] = handle.read()
+    for host in lab.hosts:
+        path = host.app_root / "logs" / "model_ops_audit.jsonl"
+        texts[str(path)] = path.read_text(encoding="utf-8") if path.exists() else ""
+    leaks = [name for name, text in texts.items() if any(part in text for part in (key, key[:10], key[-10:]))]
+    assert leaks == [], leaks
+
+
 def backup_names(host):
     return [n for n in os.listdir(os.path.dirname(host.config)) if n.endswith(".bak")]
 
@@ -86,7 +110,7 @@ def stats(result, what):
     return {host: count for host, count in (result.stats.get(what) or {}).items() if count}
 
 
-def test_rollback_to_zero_percent_on_five_hosts(fleet, play):
+def test_rollback_to_zero_percent_on_five_hosts(fleet, play, tmp_path):
     lab = fleet
     five, others = lab.hosts[:5], lab.hosts[5:]
     before = snapshot(lab)
@@ -103,8 +127,9 @@ def test_rollback_to_zero_percent_on_five_hosts(fleet, play):
     assert sorted(would) == [h.name for h in five] and all(r["changed"] for r in would.values())
 
     # for real: each of the five edited (only that line), restarted once, healthy; the others untouched
-    result = play({"pct": 0, "target": FIVE})
+    result = play({"pct": 0, "target": FIVE, "model_ops_report_dir": str(tmp_path / "run")})
     assert result.rc == 0, result.stdout
+    assert_key_shown_nowhere(lab, result, tmp_path / "run")
     after = snapshot(lab)
     for host in five:
         data, pid = after[host.name]
