@@ -109,8 +109,12 @@ options:
     default: 2
   wait_started:
     description:
-      - When the wait began, in seconds since the Unix epoch (C(now().timestamp()) in a template); O(wait_timeout)
-        counts from then. Defaults to the start of this call. For a task that waits in steps (O(wait_report_every)).
+      - >-
+        When the wait began, in seconds since the Unix epoch by the clock of the machine the module runs on;
+        O(wait_timeout) counts from then. Defaults to the start of this call. For a task that waits in steps
+        (O(wait_report_every)). On a host, take it from the host (M(genesis.model_ops.orchestrator_service)'s
+        RV(genesis.model_ops.orchestrator_service#module:at)), not from the controller's C(now()), since a host's
+        clock ahead of the controller's would end the wait early.
     type: raw
   wait_report_every:
     description:
@@ -160,7 +164,7 @@ EXAMPLES = r"""
   genesis.model_ops.model_health:
     wait: true
     wait_timeout: 120
-    wait_started: "{{ restarted_at }}"
+    wait_started: "{{ restart.at }}"  # the host's clock, from genesis.model_ops.orchestrator_service
     wait_report_every: 10
   register: health
   until: not health.waiting

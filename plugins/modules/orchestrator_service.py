@@ -150,7 +150,18 @@ pid_file:
   returned: always
   type: str
   sample: /opt/genesis/run/genesis-orchestrator.pid
+at:
+  description:
+    - When the task ended, in seconds since the Unix epoch by the host's own clock. A wait for health that follows
+      on the host counts from it (M(genesis.model_ops.model_health)'s O(genesis.model_ops.model_health#module:wait_started)),
+      whatever the controller's clock says.
+  returned: success
+  type: float
+  sample: 1761912180.25
 """
+
+import time
+
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -183,7 +194,7 @@ def main():
         result = manage(module.params, module.check_mode)
     except ServiceError as exc:
         module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    module.exit_json(at=time.time(), **result)
 
 
 if __name__ == '__main__':
