@@ -17,6 +17,7 @@ that line after masking: a diff stays readable.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import math
@@ -336,3 +337,8 @@ def _quoted_end(line, start):
         else:
             i += 1
     return len(line)
+
+
+def utc_text(seconds):
+    """A Unix time as the reports write times: ISO-8601 in UTC, to the millisecond, with a Z."""
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).isoformat(timespec='milliseconds').replace('+00:00', 'Z')

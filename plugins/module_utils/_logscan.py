@@ -26,7 +26,7 @@ import glob
 import os
 import re
 
-from ansible_collections.genesis.model_ops.plugins.module_utils._common import finding, mask
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import finding, mask, utc_text
 
 CATEGORIES = ('errors', 'rate_limit', 'auth', 'model_not_found', 'server_error')
 
@@ -292,7 +292,7 @@ def scan(path_glob=DEFAULT_GLOB, lines=None, minutes=None, samples=3, max_bytes=
         'by_agent_seen': dict((agent, dict((category, {'first': format_timestamp(first), 'last': format_timestamp(last)})
                                            for category, (first, last) in seen.items()))
                               for agent, seen in tally.agent_seen.items()),
-        'by_agent_minute': dict((agent, [[format_timestamp(datetime.datetime.fromtimestamp(at * 60, datetime.timezone.utc))] + counts
+        'by_agent_minute': dict((agent, [[utc_text(at * 60)] + counts
                                          for at, counts in sorted(minutes.items())])
                                 for agent, minutes in tally.minutes.items()),
         'findings': findings,

@@ -16,13 +16,12 @@ JSON are findings, never an exception. An empty URL means the site has no Promet
 
 from __future__ import annotations
 
-import datetime
 import json
 import math
 import time
 import urllib.parse
 
-from ansible_collections.genesis.model_ops.plugins.module_utils._common import finding, mask
+from ansible_collections.genesis.model_ops.plugins.module_utils._common import finding, mask, utc_text
 from ansible_collections.genesis.model_ops.plugins.module_utils._http import http_get, tls_context
 
 DEFAULT_URL = 'http://localhost:9090'
@@ -77,10 +76,6 @@ def by_instance_agent(samples):
     return table
 
 
-def _iso(seconds):
-    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).isoformat(timespec='milliseconds').replace('+00:00', 'Z')
-
-
 def chart_rows(result):
     """{instance: {agent: [[time, errors per minute, fallbacks per minute], ...]}} of CHART_QUERY's matrix, oldest
     first; a point one series lacks is null there."""
@@ -96,7 +91,7 @@ def chart_rows(result):
                 at = float(pair[0])
             except (TypeError, ValueError, IndexError):
                 continue
-            points.setdefault(at, [_iso(at), None, None])[column] = _value(pair)
+            points.setdefault(at, [utc_text(at), None, None])[column] = _value(pair)
     return dict((instance, dict((agent, [row for _at, row in sorted(points.items())]) for agent, points in agents.items()))
                 for instance, agents in table.items())
 

@@ -10,8 +10,10 @@ artifact or a laptop with no network. Every text from the report is escaped."""
 
 from __future__ import annotations
 
-import datetime
 import html
+
+from ansible_collections.genesis.model_ops.plugins.plugin_utils._report_summary import not_ok
+from ansible_collections.genesis.model_ops.plugins.plugin_utils._verdict_evidence import parse_time
 
 WIDTH, HEIGHT = 640, 200
 LEFT, RIGHT, TOP, BOTTOM = 48, 16, 12, 28
@@ -31,13 +33,6 @@ svg text{font:11px system-ui,sans-serif;fill:#566573}.legend span{display:inline
 
 def _e(value):
     return html.escape('' if value is None else str(value), quote=True)
-
-
-def _time(text):
-    try:
-        return datetime.datetime.fromisoformat(str(text).replace('Z', '+00:00'))
-    except ValueError:
-        return None
 
 
 def _segments(points, column, x_of, y_of):
@@ -62,12 +57,12 @@ def chart_svg(chart):
     chart's window (the log window up to the report's time; else the span of its points)."""
     points = []
     for row in chart.get('points') or ():
-        at = _time(row[0]) if isinstance(row, list) and row else None
+        at = parse_time(row[0]) if isinstance(row, list) and row else None
         if at is not None:
             points.append([at] + list(row[1:]))
     window = chart.get('window') if isinstance(chart.get('window'), dict) else {}
-    start = _time(window.get('from')) or (points[0][0] if points else None)
-    end = _time(window.get('to')) or (points[-1][0] if points else None)
+    start = parse_time(window.get('from')) or (points[0][0] if points else None)
+    end = parse_time(window.get('to')) or (points[-1][0] if points else None)
     if start and end and points:
         start, end = min(start, points[0][0]), max(end, points[-1][0])
     seconds = max((end - start).total_seconds(), 60.0) if start and end else 60.0
@@ -115,7 +110,7 @@ def report_html(report, markdown_name=None):
     verdict = report.get('verdict')
     summary = report.get('summary') or {}
     hosts = report.get('hosts') or {}
-    bad = sorted(name for name, host in hosts.items() if (host or {}).get('status') != 'ok')
+    bad = not_ok(hosts)
     out = ['<!DOCTYPE html>', '<html lang="en">', '<head>', '<meta charset="utf-8">',
            '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',

@@ -10,13 +10,18 @@ Controller-only (the diagnosis_summary filter); pure."""
 from __future__ import annotations
 
 
+def not_ok(hosts):
+    """The names of the report's hosts that are not ok, sorted."""
+    return sorted(name for name, host in hosts.items() if (host or {}).get('status') != 'ok')
+
+
 def summary_lines(report, report_path=None):
     """The lines, in the order an on-call engineer reads them."""
     if not isinstance(report, dict) or 'verdict' not in report or not isinstance(report.get('hosts'), dict):
         raise ValueError('the report must be the verdict filter\'s result (a dict with verdict and hosts), got %r'
                          % type(report).__name__)
     hosts = report['hosts']
-    unhealthy = sorted(name for name, host in hosts.items() if (host or {}).get('status') != 'ok')
+    unhealthy = not_ok(hosts)
     lines = ['verdict: %s  (%d hosts, %d not ok; %s API calls, %s tokens, %s s)' % (
         report['verdict'], len(hosts), len(unhealthy), report.get('api_calls', 0), report.get('tokens_spent', 0),
         report.get('duration_s', '?'))]

@@ -13,10 +13,9 @@ import os
 import ansible_runner
 import yaml
 
-from lab import paths
 from tests.conftest import ROOT
 from tests.integration.test_remediate import models
-from tests.integration.test_rollback import audit, fleet, snapshot  # noqa: F401 (fixture)  pylint: disable=unused-import
+from tests.integration.test_rollback import audit, fleet, fleet_key, snapshot  # noqa: F401 (fixture)  pylint: disable=unused-import
 
 SURVEYS = os.path.join(ROOT, "extensions", "awx", "surveys")
 
@@ -63,11 +62,6 @@ def awx_job(lab, tmp_path, playbook, extravars, job_type="run", diff=False, job_
 def artifact_data(events):
     stats = [e for e in events if e.get("event") == "playbook_on_stats"]
     return stats[-1]["event_data"].get("artifact_data") or {}
-
-
-def fleet_key(lab):
-    with open(paths.keys_file(lab.fleet.state), encoding="utf-8") as handle:
-        return json.load(handle)["fleet"]
 
 
 def assert_no_key(key, events, artifacts):

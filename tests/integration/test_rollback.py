@@ -74,7 +74,7 @@ def audit(host):
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def lab_key(lab):
+def fleet_key(lab):
     """The lab's fleet key, the one every host's env file holds."""
     with open(paths.keys_file(lab.fleet.state), encoding="utf-8") as handle:
         return json.load(handle)["fleet"]
@@ -83,7 +83,7 @@ def lab_key(lab):
 def assert_key_shown_nowhere(lab, result, *report_dirs):
     """The fleet key (nor its first or last 10 characters) in no line the run printed, no event, no file of its
     report folders (run reports, host records) and no line of any host's audit log."""
-    key = lab_key(lab)
+    key = fleet_key(lab)
     texts = {"stdout": result.stdout, "events": json.dumps(result.events, default=str)}
     for folder in report_dirs:
         found = [os.path.join(base, name) for base, _dirs, files in os.walk(str(folder)) for name in files]
