@@ -89,8 +89,9 @@ def cmd_fault(fleet, args):
             fleet_mod.stop_all(hosts, sig=signal.SIGKILL)
         else:
             for host in hosts:
-                (host.fault_dir / "start_failure").write_text("configuration check failed (lab fault start_failure)\n",
-                                                              encoding="utf-8")
+                # --once: the next start fails, and lifts the fault (the start after it succeeds)
+                (host.fault_dir / "start_failure").write_text(
+                    "configuration check failed (lab fault start_failure%s)\n" % (", once" if args.once else ""), encoding="utf-8")
         print(f"lab: {args.name} on {_names(hosts)}")
         return 0
     body = {"name": args.name, "hosts": [h.address for h in hosts] if args.hosts else None,
@@ -175,6 +176,7 @@ def parser():
     fault.add_argument("--status", type=int, help="HTTP status: credentials 401|403, server_error 500|502|503|504")
     fault.add_argument("--delay", type=float, help="slow: seconds added to each answer")
     fault.add_argument("--retry-after", type=int, help="rate_limit: Retry-After seconds")
+    fault.add_argument("--once", action="store_true", help="start_failure: only the next start fails")
     fault.add_argument("--quota", choices=("models", "key"), help="rate_limit: the models' quota (default: their chat calls "
                        "answer 429) or the whole key's (every API call of the key answers 429, the key check included)")
     sub.add_parser("clear", help="clear every fault; start hosts that are down")

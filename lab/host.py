@@ -321,7 +321,10 @@ def main(argv=None):
     parser.add_argument("--fault-dir", help="lab: a folder whose start_failure file makes the start fail")
     args = parser.parse_args(argv)
     if args.fault_dir and Path(args.fault_dir, "start_failure").exists():
-        reason = Path(args.fault_dir, "start_failure").read_text(encoding="utf-8").strip() or "injected start failure"
+        armed = Path(args.fault_dir, "start_failure")
+        reason = armed.read_text(encoding="utf-8").strip() or "injected start failure"
+        if reason.endswith(", once)"):
+            armed.unlink(missing_ok=True)
         print(f"genesis-orchestrator: cannot start: {reason}", file=sys.stderr)
         return 1
     if not os.environ.get("MISTRAL_API_KEY"):

@@ -26,6 +26,7 @@ import socket
 import subprocess
 import threading
 import time
+import types
 import urllib.error
 import urllib.request
 
@@ -35,8 +36,9 @@ import yaml
 from tests.conftest import ROOT, get_json, wait_until
 from tests.integration.awx_api import AwxApi
 from tests.integration.test_awx_jobs import awx_job
+from tests.integration.test_diagnose import controller_calls
 from tests.integration.test_remediate import models
-from tests.integration.test_rollback import fleet, snapshot  # noqa: F401 (fixture)  pylint: disable=unused-import
+from tests.integration.test_rollback import assert_key_shown_nowhere, fleet, snapshot  # noqa: F401 (fixture)  pylint: disable=unused-import
 
 RULES = os.path.join(ROOT, "extensions", "prometheus", "rules", "genesis-model-ops.rules.yml")
 RULEBOOKS = os.path.join(ROOT, "extensions", "eda", "rulebooks")
@@ -251,6 +253,7 @@ def runs(reports, playbook):
 def test_rate_limit_alert_is_remediated_by_the_rulebook_and_resolves(alerting):
     lab, ports, reports = alerting["lab"], alerting["ports"], alerting["reports"]
     host = lab.hosts[3]
+    calls = controller_calls(lab)
     lab.cli("fault", "rate_limit", "--hosts", host.name, "--retry-after", "2")
 
     wait_until(lambda: "GenesisModelRateLimited" in active_alerts(ports["alertmanager"], host.name), 90,
@@ -261,6 +264,11 @@ def test_rate_limit_alert_is_remediated_by_the_rulebook_and_resolves(alerting):
     done = runs(reports, "remediate.yml")
     assert [r["outcome"] for r in done] == ["remediated"], (done, alerting["log"]("rulebook")[-5000:])
     assert [rec["host"] for rec in done[0]["records"]] == [host.name]
+    # each diagnosis (the key, five fine-tuned and three baseline ids: remediate.yml's before and after, and any the
+    # rulebook ran for the host's other alerts) and the rate-limit run's key check, once each, for all eight hosts
+    diagnoses = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(reports.glob("diagnosis-2*.json"))]
+    assert diagnoses and all(d["api_calls"] == 9 for d in diagnoses), [d["api_calls"] for d in diagnoses]
+    assert controller_calls(lab) - calls == 9 * len(diagnoses) + 1
     assert models(host)["rollout_percentage"] == 0
     assert all(models(h)["rollout_percentage"] == 100 for h in lab.hosts if h is not host)
 
@@ -270,10 +278,16 @@ def test_rate_limit_alert_is_remediated_by_the_rulebook_and_resolves(alerting):
                what="the rulebook told of the resolved alert")
     # an alert storm (Alertmanager re-sends, other alerts of the same host) ran the remediation once
     assert len(runs(reports, "remediate.yml")) == 1
-    # the run report went to the team's chat, without the key
+    # the run report went to the team's chat
     posted = [p["text"] for p in alerting["chat"].posts if p["text"].startswith("# Remediation")]
     assert posted and "**Outcome: remediated.**" in posted[-1]
-    assert alerting["token"] not in alerting["log"]("rulebook")
+    # no key, no token: not in the rulebook's log (the playbooks' output is in it), not in any chat post, not in the
+    # run's reports, not in any host's audit log
+    said = types.SimpleNamespace(stdout="\n".join([alerting["log"]("rulebook")] + [p["text"] for p in alerting["chat"].posts]),
+                                 events=[])
+    assert "PLAY RECAP" in said.stdout  # the playbooks' output is there to be searched
+    assert_key_shown_nowhere(lab, said, reports)
+    assert alerting["token"] not in said.stdout
 
 
 @pytest.mark.timeout(180)

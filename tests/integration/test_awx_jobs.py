@@ -14,6 +14,7 @@ import ansible_runner
 import yaml
 
 from tests.conftest import ROOT
+from tests.integration.test_diagnose import controller_calls
 from tests.integration.test_remediate import models
 from tests.integration.test_rollback import audit, fleet, fleet_key, snapshot  # noqa: F401 (fixture)  pylint: disable=unused-import
 
@@ -28,7 +29,7 @@ def survey_vars(name, answers):
     for variable, answer in answers.items():
         question = spec[variable]  # a variable the survey does not ask is a test error
         if question["type"] == "integer":
-            assert question["min"] <= answer <= question["max"]
+            assert question.get("min", answer) <= answer <= question.get("max", answer), (variable, answer)
             out[variable] = int(answer)
         elif question["type"] == "multiplechoice":
             assert answer in question["choices"], (variable, answer)
@@ -76,8 +77,10 @@ def test_diagnose_job_with_its_survey(fleet, tmp_path):  # noqa: F811
     lab.cli("fault", "rate_limit", "--hosts", bad.name, "--retry-after", "2")
     lab.cli("wait", "--hosts", bad.name, "--status", "degraded", "--timeout", "40")
     answers = survey_vars("diagnose", {"model_ops_probe": "host"})
+    calls = controller_calls(lab)
     runner, events, artifacts = awx_job(lab, tmp_path, "diagnose.yml", answers)
     assert (runner.status, runner.rc) == ("successful", 0)
+    assert controller_calls(lab) - calls == 1 + 5 + 3  # the key, each id once, for the eight hosts
     data = artifact_data(events)
     assert data["model_ops_verdict"] == "rate_limit" and data["model_ops_scenarios"] == ["rate_limit"]
     with open(data["model_ops_report"], encoding="utf-8") as handle:
@@ -123,6 +126,13 @@ def test_rollback_job_check_then_run_with_its_survey(fleet, tmp_path):  # noqa: 
         report = json.load(handle)
     assert sorted(report["changed_hosts"]) == [h.name for h in three] and report["job"] == 5002
     assert_no_key(fleet_key(lab), events, artifacts)
+
+    # the same job again: nothing changed on any host, no task changed anything, no audit line
+    after, lines = snapshot(lab), {h.name: len(audit(h)) for h in lab.hosts}
+    runner, events, artifacts = awx_job(lab, tmp_path, "rollback.yml", answers, job_id=5004, limit=limit)
+    assert (runner.status, runner.rc) == ("successful", 0)
+    assert not any((runner.stats.get("changed") or {}).values()), runner.stats
+    assert snapshot(lab) == after and {h.name: len(audit(h)) for h in lab.hosts} == lines
 
     # a survey answer out of range never reaches a host: the playbook refuses it too
     runner, events, _ = awx_job(lab, tmp_path, "rollback.yml", {"pct": 101}, job_id=5003, limit=limit)

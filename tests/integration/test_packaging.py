@@ -18,7 +18,7 @@ from tests.conftest import ROOT, build_collection, checkout_files
 # Never in the tarball: each would act on, or describe, the clone it came from.
 WORKSHOP = ["ansible.cfg", ".ansible-lint", ".yamllint", "Makefile", "requirements-dev.txt", "pytest.ini",
             ".ci/*", "lab/*", "bench/*", "tests/unit/*", "tests/integration/*", "tests/lab/*", "tests/conftest.py",
-            "tests/sanity/run.sh", "tests/faults/*", "tests/mutation/*", "tests/sanity/get_pip_standin.py", "extensions/molecule/*", "docs/dev/*",
+            "tests/sanity/run.sh", "tests/faults/*", "tests/mutation/*", ".mutation/*", "tests/sanity/get_pip_standin.py", "extensions/molecule/*", "docs/dev/*",
             "docs/performance.md", "inventories/lab/*", "inventories/lab-*", "execution-environment.yml",
             "diagnose.yml", "preflight.yml", "remediate.yml", "remediate_*.yml", "rollback.yml", "reports/*", "*.tar.gz"]
 

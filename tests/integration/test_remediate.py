@@ -16,8 +16,9 @@ import yaml
 from lab import paths
 from tests.conftest import ROOT, next_command, wait_until
 from tests.integration.test_config_editors import leaked, read, shown_diff_lines
+from tests.integration.test_diagnose import controller_calls
 from tests.integration.test_rollback import (  # noqa: F401 (fixtures)  pylint: disable=unused-import
-    assert_key_shown_nowhere, audit, fleet, play, snapshot)
+    assert_again_changes_nothing, assert_key_shown_nowhere, audit, fleet, play, snapshot)
 
 DIAGNOSE = os.path.join(ROOT, "diagnose.yml")
 
@@ -61,13 +62,17 @@ def test_rate_limit_on_two_hosts_fixed_by_the_command_the_diagnosis_names(fleet,
     assert snapshot(lab) == before
 
     # 0%: the lab's 10-request health window cannot tell a 5% share of 429s from the 10% threshold
+    calls = controller_calls(lab)
     result = run_command(play, command, extravars={"pct": 0, "model_ops_report_dir": str(tmp_path / "run")})
     assert result.rc == 0, result.stdout
+    assert controller_calls(lab) - calls == 1  # the key's own check, once: as on one host
     assert_key_shown_nowhere(lab, result, tmp_path / "run")
     for host in lab.hosts:
         assert models(host)["rollout_percentage"] == (0 if host in limited else 100), host.name
         assert (snapshot(lab)[host.name][1] != before[host.name][1]) == (host in limited), host.name
         assert [e["scenario"] for e in audit(host)] == (["rate_limit"] if host in limited else [])
+    # the same command again: nothing left to change
+    assert_again_changes_nothing(lab, lambda: run_command(play, command, extravars={"pct": 0}))
     # the fault is still on: fewer requests hit it, and the hosts are healthy
     report = diagnose(play, tmp_path, "after", probe="host")
     assert (report["verdict"], report["scenarios"]) == ("healthy", []), report["scenarios"]
@@ -97,8 +102,10 @@ def test_model_unavailable_puts_only_that_agent_on_its_baseline(fleet, play, tmp
     assert len(shown) == 2 * len(lab.hosts), shown
     assert snapshot(lab) == before
 
+    calls = controller_calls(lab)
     result = run_command(play, command, extravars={"model_ops_serial": "50%", "model_ops_report_dir": str(tmp_path / "run")})
     assert result.rc == 0, result.stdout  # two waves of 4
+    assert controller_calls(lab) - calls == 1 + 5 + 3  # the key, each id once: as on two hosts (test_promises.py)
     assert_key_shown_nowhere(lab, result, tmp_path / "run")
     # one run report for the whole run, both waves: each host's change and restart
     with open(tmp_path / "run" / "remediation-latest.json", encoding="utf-8") as handle:
@@ -111,6 +118,8 @@ def test_model_unavailable_puts_only_that_agent_on_its_baseline(fleet, play, tmp
         assert agents["qa_agent"]["use_finetuned"] is False
         assert all(agents[a].get("use_finetuned", True) is True for a in agents if a != "qa_agent"), host.name
         assert models(host)["use_finetuned"] is True and models(host)["rollout_percentage"] == 100
+    # the same command again (the model still gone): those agents are on their baselines already
+    assert_again_changes_nothing(lab, lambda: run_command(play, command, extravars={"model_ops_serial": "100%"}))
     wait_until(lambda: all(lab.health(h)[1].get("status") == "ok" for h in lab.hosts), 40, what="a healthy lab")
     report = diagnose(play, tmp_path, "after")
     assert (report["verdict"], report["scenarios"]) == ("healthy", []), report["scenarios"]
@@ -150,11 +159,15 @@ def test_a_host_down_comes_back_on_its_baselines(fleet, play, tmp_path):  # noqa
         ("-", "use_finetuned: true " + switch), ("+", "use_finetuned: false " + switch)], shown
     assert snapshot(lab) == before and down.pid() is None
 
+    calls = controller_calls(lab)
     result = run_command(play, command, extravars={"model_ops_report_dir": str(tmp_path / "run")})
     assert result.rc == 0, result.stdout
+    assert controller_calls(lab) - calls == 0  # the hosts' own calls tell: as on two hosts (test_promises.py)
     assert_key_shown_nowhere(lab, result, tmp_path / "run")
     assert models(down)["use_finetuned"] is False and down.pid()
     assert all(snapshot(lab)[h.name] == before[h.name] for h in lab.hosts if h is not down)
+    # the same command again: the host is up on its baselines, nothing to start or change
+    assert_again_changes_nothing(lab, lambda: run_command(play, command))
     report = diagnose(play, tmp_path, "after")
     assert (report["verdict"], report["scenarios"]) == ("healthy", []), report["scenarios"]
 
@@ -198,8 +211,10 @@ def test_credentials_on_one_host_fixed_with_a_new_key_checked_first(fleet, play,
     assert "(would change)" in checked.stdout
     assert {h.name: (read(h.env_file), h.pid()) for h in lab.hosts} == before
 
+    calls = controller_calls(lab)
     result = play({"mistral_api_key": spare}, playbook=playbook, limit=bad.name)
     assert result.rc == 0, result.stdout
+    assert controller_calls(lab) - calls == 1  # the new key checked once: as on two hosts (test_promises.py)
     assert not leaked(result, spare) and not leaked(checked, spare)
     assert read(bad.env_file) == ("MISTRAL_API_KEY=%s\n" % spare).encode()
     assert oct(os.stat(bad.env_file).st_mode & 0o777) == "0o600"
@@ -207,5 +222,8 @@ def test_credentials_on_one_host_fixed_with_a_new_key_checked_first(fleet, play,
     assert all((read(h.env_file), h.pid()) == before[h.name] for h in lab.hosts if h is not bad)
     entry = audit(bad)[-1]
     assert (entry["key"], entry["scenario"]) == ("MISTRAL_API_KEY", "credentials") and spare not in json.dumps(entry)
+    # the same command again: the host holds that key already
+    again = assert_again_changes_nothing(lab, lambda: play({"mistral_api_key": spare}, playbook=playbook, limit=bad.name))
+    assert not leaked(again, spare)
     report = diagnose(play, tmp_path, "after")
     assert (report["verdict"], report["scenarios"]) == ("healthy", []), report["scenarios"]

@@ -13,7 +13,8 @@ from tests.conftest import ROOT
 from tests.integration.test_config_editors import shown_diff_lines
 from tests.integration.test_remediate import models
 from tests.integration.test_awx_jobs import fleet_key
-from tests.integration.test_rollback import audit, fleet, play, snapshot  # noqa: F401 (fixtures)  pylint: disable=unused-import
+from tests.integration.test_diagnose import controller_calls
+from tests.integration.test_rollback import assert_again_changes_nothing, audit, fleet, play, snapshot  # noqa: F401 (fixtures)  pylint: disable=unused-import
 
 REMEDIATE = os.path.join(ROOT, "remediate.yml")
 
@@ -45,8 +46,12 @@ def test_rate_limit_is_remediated_on_its_own_with_a_run_report(fleet, play, tmp_
     before = snapshot(lab)
 
     # pct=0: the lab's 10-request health window cannot tell a 5% share of 429s from the 10% threshold
+    calls = controller_calls(lab)
     result, report = remediate(play, tmp_path, "run", pct=0)
     assert result.rc == 0, result.stdout
+    # the diagnosis before and the one after (the key, five fine-tuned and three baseline ids, once each) and the
+    # rate-limit run's key check, over eight hosts as over two (test_promises.py: 9 + 1, its run stops before the after)
+    assert controller_calls(lab) - calls == 9 + 1 + 9
     assert report["outcome"] == "remediated", report
     assert (report["verdict_before"], report["verdict_after"]) == ("rate_limit", "healthy")
     assert plan(report) == {"rate_limit": ("run", [h.name for h in limited])}
@@ -75,6 +80,10 @@ def test_rate_limit_is_remediated_on_its_own_with_a_run_report(fleet, play, tmp_
     markdown = (tmp_path / "run" / "remediation-latest.md").read_text(encoding="utf-8")
     assert "**Outcome: remediated.**" in markdown and report["started_at"] < report["generated_at"]
     assert "| %s | remediate_rate_limit.yml | models.rollout_percentage: 100 -> 0 |" % limited[0].name in markdown
+
+    # again, as the next schedule or alert would run it: the fleet is healthy, nothing to do, nothing changed
+    again = assert_again_changes_nothing(lab, lambda: remediate(play, tmp_path, "again", pct=0)[0])
+    assert artifacts(again)["model_ops_outcome"] == "healthy"
 
 
 def ci_remediate(lab, tmp_path, name, *args):

@@ -98,6 +98,19 @@ def assert_key_shown_nowhere(lab, result, *report_dirs):
     assert leaks == [], leaks
 
 
+def assert_again_changes_nothing(lab, rerun):
+    """rerun() (the same command once more, after it did its work): it ends well and changes nothing anywhere, no
+    task changed, no file, no pid, no audit line; its result."""
+    before = snapshot(lab)
+    lines = {h.name: len(audit(h)) for h in lab.hosts}
+    again = rerun()
+    assert again.rc == 0, again.stdout
+    assert stats(again, "changed") == {}, again.stdout
+    assert snapshot(lab) == before
+    assert {h.name: len(audit(h)) for h in lab.hosts} == lines
+    return again
+
+
 def backup_names(host):
     return [n for n in os.listdir(os.path.dirname(host.config)) if n.endswith(".bak")]
 

@@ -28,6 +28,7 @@ UNIT = 'tests/unit/plugins/'
 # reports nothing back, and they take most of the time)
 FILES = {
     'plugins/module_utils/_yamledit.py': [UNIT + 'module_utils/test_config.py'],
+    'plugins/module_utils/_config.py': [UNIT + 'module_utils/test_config.py'],
     'plugins/module_utils/_files.py': [UNIT + 'module_utils/test_config.py', UNIT + 'module_utils/test_envfile.py'],
     'plugins/module_utils/_common.py': [UNIT + 'module_utils/test_common.py'],
     'plugins/module_utils/_runlock.py': [UNIT + 'module_utils/test_runlock.py', UNIT + 'modules/test_run_lock.py'],
