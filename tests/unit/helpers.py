@@ -13,11 +13,15 @@ import sys
 import threading
 
 import pytest
+from ansible.module_utils.common import warnings as module_warnings
 from ansible.module_utils.testing import patch_module_args
 
 
 def run_module(main, args, capsys):
-    """(exit code, parsed JSON result, raw stdout) of a module's main() run with args."""
+    """(exit code, parsed JSON result, raw stdout) of a module's main() run with args. Ansible keeps a module's
+    warnings in a process-wide list (a module process runs once): emptied first, so that each run shows only its own."""
+    module_warnings._global_warnings.clear()  # pylint: disable=protected-access
+    module_warnings._global_deprecations.clear()  # pylint: disable=protected-access
     with patch_module_args(args):
         with pytest.raises(SystemExit) as exit_info:
             main()

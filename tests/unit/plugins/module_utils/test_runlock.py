@@ -90,10 +90,12 @@ def test_a_fifo_planted_as_the_lock_never_blocks_the_run(tmp_path):
     thread = threading.Thread(target=reading, daemon=True)
     thread.start()
     thread.join(5)
-    if thread.is_alive():  # opened blocking: let it go before failing
+    blocked = thread.is_alive()
+    if blocked:  # opened blocking: let it go before failing
         with open(path, 'wb'):
             pass
         thread.join(5)
+    assert not blocked, 'reading a FIFO planted as the lock blocked the run'
     assert outcome and 'is not JSON' in outcome[0], outcome
 
 
