@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -140,3 +141,39 @@ def test_negative_lock_timeout_is_refused(run, config):
     code, result = run(dict(path=config, percentage=5, lock_timeout=-1))
     assert code == 1
     assert result['msg'] == 'lock_timeout=-1 is not allowed: give a number of seconds from 0 to 1000000000'
+
+
+def test_the_change_is_audited_with_its_context(run, config, tmp_path):
+    audit_log = str(tmp_path / 'logs' / 'model_ops_audit.jsonl')
+    os.makedirs(os.path.dirname(audit_log))
+    code, result = run(dict(path=config, percentage=5, audit_log=audit_log,
+                            audit_context={'playbook': 'rollback.yml', 'user': 'alice'}))
+    assert code == 0 and result['changed']
+    with open(audit_log, encoding='utf-8') as handle:
+        lines = [json.loads(line) for line in handle]
+    assert len(lines) == 1
+    assert {k: lines[0][k] for k in ('playbook', 'user', 'file', 'key', 'before', 'after')} == {
+        'playbook': 'rollback.yml', 'user': 'alice', 'file': config, 'key': 'models.rollout_percentage', 'before': 100, 'after': 5}
+    # nothing to change: no audit line
+    code, result = run(dict(path=config, percentage=5, audit_log=audit_log, audit_context={'playbook': 'rollback.yml'}))
+    assert code == 0 and not result['changed']
+    with open(audit_log, encoding='utf-8') as handle:
+        assert len(handle.readlines()) == 1
+
+
+def test_a_refused_edit_names_the_file_and_the_key(run, tmp_path):
+    path = str(tmp_path / 'production.yaml')
+    with open(path, 'w', encoding='utf-8') as handle:
+        handle.write('models: 5\n')
+    code, result = run(dict(path=path, percentage=5))
+    assert code == 1 and result['failed']
+    assert (result['path'], result['key']) == (path, 'models.rollout_percentage'), result
+
+
+def test_a_quoted_value_already_set_warns_no_more(run, tmp_path):
+    path = str(tmp_path / 'production.yaml')
+    with open(path, 'w', encoding='utf-8') as handle:
+        handle.write('models:\n  rollout_percentage: "5"\n')
+    code, result = run(dict(path=path, percentage=5))
+    assert code == 0 and not result['changed']
+    assert not result.get('warnings'), result.get('warnings')
