@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -129,3 +130,28 @@ def test_the_selinux_context_and_user_attributes_survive_edit_backup_and_restore
     assert code == 0 and result['changed'] and attributes(target) == kept
     code, result = run(api_key.main, dict(path=str(env), value=NEW_KEY, backup=True), capsys)
     assert code == 0 and result['changed'] and attributes(str(env)) == kept and attributes(result['backup_file']) == kept
+
+
+def test_the_restore_is_audited_with_the_digests_of_both_contents(capsys, tmp_path, linked):
+    """The audit line of a restore names the contents by digest (the first 16 hex digits of their SHA-256): the file
+    may hold what must not be logged (an env file's key)."""
+    link, target = linked
+    old = read(target)
+    edit = run(rollout_set.main, dict(path=link, percentage=5, backup=True), capsys)[1]
+    edited = read(target)
+    audit_log = str(tmp_path / 'audit.jsonl')
+    code, _result = run(file_restore.main, dict(path=link, backup=edit['backup_file'], audit_log=audit_log), capsys)
+    assert code == 0
+    line = json.loads(read(audit_log))
+    assert (line['before'], line['after']) == ('sha256:' + hashlib.sha256(edited).hexdigest()[:16],
+                                               'sha256:' + hashlib.sha256(old).hexdigest()[:16])
+
+
+@pytest.mark.parametrize('main, args', [(rollout_set.main, dict(percentage=5)), (file_restore.main, dict(backup='/nowhere'))])
+def test_an_audit_context_may_not_rewrite_the_facts_of_the_change(capsys, tmp_path, linked, main, args):
+    link, target = linked
+    old = read(target)
+    code, result = run(main, dict(args, path=link, audit_log=str(tmp_path / 'audit.jsonl'),
+                                  audit_context={'playbook': 'rollback.yml', 'key': 'x', 'after': 1}), capsys)
+    assert code == 1 and result['msg'] == 'audit_context may not set after, key: those record the change itself', result
+    assert read(target) == old and not os.path.exists(tmp_path / 'audit.jsonl')
