@@ -14,13 +14,12 @@ import types
 
 import pytest
 
-from lab import paths
 from tests.conftest import ROOT, wait_until
 from tests.integration.test_awx_jobs import awx_job, survey_vars
 from tests.integration.test_config_editors import read
 from tests.integration.test_diagnose import controller_calls
 from tests.integration.test_rollback import (  # noqa: F401 (fixtures)  pylint: disable=unused-import
-    assert_key_shown_nowhere, audit, fleet, play, snapshot)
+    assert_key_shown_nowhere, audit, fleet, lab_keys, play, snapshot)
 
 SERVICE_USER = 65534  # nobody: a file the service user owns, not root
 
@@ -43,15 +42,10 @@ API_CALLS = {"remediate_credentials.yml": 1, "remediate_rate_limit.yml": 1, "rem
              "remediate_complete_failure.yml": 0, "remediate.yml": 10}
 
 
-def keys(lab):
-    with open(paths.keys_file(lab.fleet.state), encoding="utf-8") as handle:
-        return json.load(handle)
-
-
 def extravars_for(lab, playbook, **more):
     wanted = dict(SCENARIOS[playbook][2], **more)
     if wanted.get("mistral_api_key") == "<spare>":
-        wanted["mistral_api_key"] = keys(lab)["spare"]
+        wanted["mistral_api_key"] = lab_keys(lab)["spare"]
     return wanted
 
 
@@ -148,7 +142,7 @@ def test_a_host_that_does_not_come_back_gets_its_file_back_and_the_wave_stops(ow
     assert "cannot start: configuration check failed" in record["restart"]["failure"], record
     assert_key_shown_nowhere(lab, result, reports)
     if playbook == "remediate_credentials.yml":
-        spare = keys(lab)["spare"]
+        spare = lab_keys(lab)["spare"]
         texts = [stdout, json.dumps(result.events, default=str)] + [
             p.read_text(encoding="utf-8", errors="replace") for p in reports.rglob("*") if p.is_file()]
         assert not [t for t in texts if spare in t or spare[:10] in t or spare[-10:] in t]

@@ -74,10 +74,15 @@ def audit(host):
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
+def lab_keys(lab):
+    """The lab's keys: {"fleet": the one every host's env file holds, "spare": another the API accepts}."""
+    with open(paths.keys_file(lab.fleet.state), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
 def fleet_key(lab):
     """The lab's fleet key, the one every host's env file holds."""
-    with open(paths.keys_file(lab.fleet.state), encoding="utf-8") as handle:
-        return json.load(handle)["fleet"]
+    return lab_keys(lab)["fleet"]
 
 
 def assert_key_shown_nowhere(lab, result, *report_dirs):
