@@ -27,7 +27,7 @@ UNIT = 'tests/unit/plugins/'
 # file -> its own unit tests (the subprocess fault tests are left out: a mutant in a child process
 # reports nothing back, and they take most of the time)
 FILES = {
-    'plugins/module_utils/_yamledit.py': [UNIT + 'module_utils/test_config.py'],
+    'plugins/module_utils/_yamledit.py': [UNIT + 'module_utils/test_config.py', UNIT + 'module_utils/test_yamledit_words.py'],
     'plugins/module_utils/_config.py': [UNIT + 'module_utils/test_config.py', UNIT + 'modules/test_rollout_set.py',
                                         UNIT + 'modules/test_finetuned_toggle.py'],
     'plugins/module_utils/_files.py': [UNIT + 'module_utils/test_config.py', UNIT + 'module_utils/test_envfile.py',
@@ -35,8 +35,10 @@ FILES = {
                                        UNIT + 'modules/test_finetuned_toggle.py'],
     'plugins/module_utils/_common.py': [UNIT + 'module_utils/test_common.py', UNIT + 'module_utils/test_masking_edges.py'],
     'plugins/module_utils/_runlock.py': [UNIT + 'module_utils/test_runlock.py', UNIT + 'modules/test_run_lock.py'],
-    'plugins/module_utils/_service.py': [UNIT + 'module_utils/test_service.py', UNIT + 'modules/test_orchestrator_service.py'],
-    'plugins/module_utils/_health.py': [UNIT + 'module_utils/test_health.py', UNIT + 'modules/test_model_health.py'],
+    'plugins/module_utils/_service.py': [UNIT + 'module_utils/test_service.py', UNIT + 'module_utils/test_service_edges.py',
+                                         UNIT + 'modules/test_orchestrator_service.py'],
+    'plugins/module_utils/_health.py': [UNIT + 'module_utils/test_health.py', UNIT + 'module_utils/test_health_edges.py',
+                                        UNIT + 'modules/test_model_health.py'],
     'plugins/plugin_utils/_verdict_scenarios.py': [UNIT + 'plugin_utils/test_verdict.py', UNIT + 'plugin_utils/test_verdict_lines.py'],
     'plugins/plugin_utils/_verdict_report.py': [UNIT + 'plugin_utils/test_verdict.py', UNIT + 'filter/test_verdict_filter.py'],
 }

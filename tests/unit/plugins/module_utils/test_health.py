@@ -448,14 +448,19 @@ def test_wait_against_a_baseline_says_what_is_worse(base):
 
 
 def test_fifty_targets_cost_one_slow_probe(server, base):
-    # not timed (a loaded machine would make that flaky): the server counts how many probes it holds at once
-    lock, state = threading.Lock(), {'now': 0, 'most': 0}
+    # not timed (a loaded machine would make that flaky): the server holds every probe until all fifty are
+    # held at once, which probes made one after another never are (the first gives up waiting after 15 s,
+    # and no later one waits)
+    lock, state, all_in = threading.Lock(), {'now': 0, 'most': 0, 'gave_up': False}, threading.Event()
 
     def slow(path):
         with lock:
             state['now'] += 1
             state['most'] = max(state['most'], state['now'])
-        time.sleep(1)
+            if state['now'] == 50:
+                all_in.set()
+        if not state['gave_up'] and not all_in.wait(15):
+            state['gave_up'] = True
         with lock:
             state['now'] -= 1
         return (200, HEALTHY, 0)
@@ -466,7 +471,7 @@ def test_fifty_targets_cost_one_slow_probe(server, base):
         hosts = probe_targets(probe.probe, targets, concurrency=50)
     finally:
         del server.dynamic
-    assert state['most'] >= 40, state  # in parallel, not one after the other
+    assert (state['most'], state['gave_up']) == (50, False), state  # in parallel, not one after the other
     assert sorted(hosts) == [target['name'] for target in targets]
     assert all(host['healthy'] for host in hosts.values())
     summary = summarize(hosts)

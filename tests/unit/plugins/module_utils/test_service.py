@@ -30,6 +30,18 @@ SERVICE = textwrap.dedent('''\
         sys.exit(3)
     if os.path.exists("stubborn"):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if os.path.exists("silent"):  # fails without a word
+        sys.exit(4)
+    print("serving, pid", os.getpid(), flush=True)
+    print("warming up", file=sys.stderr, flush=True)
+    if os.path.exists("no_pid"):  # runs, never writes its pid file
+        time.sleep(30)
+        sys.exit(0)
+    if os.path.exists("other_pid"):  # writes another process's pid into its pid file and exits
+        os.makedirs("run", exist_ok=True)
+        with open("run/genesis-orchestrator.pid", "w") as fh:
+            fh.write(open("other_pid").read())
+        sys.exit(0)
     os.makedirs("run", exist_ok=True)
     with open("run/genesis-orchestrator.pid", "w") as fh:
         fh.write("%%d\\n" %% os.getpid())

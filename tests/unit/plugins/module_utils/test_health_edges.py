@@ -1,0 +1,147 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The health probe's results in full, against the same real local HTTP server as test_health.py: every
+finding's code, severity, agent, words and evidence, an agent's result as the module returns it, the
+agent endpoints asked by their quoted name within the probe's deadline, and what a wait says it waits for."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ansible_collections.genesis.model_ops.plugins.module_utils._health import HealthProbe, waiting_for
+from ansible_collections.genesis.model_ops.tests.unit.plugins.module_utils.test_health import (  # pylint: disable=unused-import
+    DEGRADED, FT, QA, base, server)
+
+EMPTY = {'status': 'unknown', 'http_status': None, 'model': None, 'finetuned_model': None, 'baseline_model': None,
+         'requests': None, 'errors': None, 'fallbacks': None, 'error_rate': None, 'fallback_rate': None, 'last_error': None}
+QA_RESULT = {'status': 'ok', 'http_status': None, 'model': FT, 'finetuned_model': FT, 'baseline_model': 'open-mistral-7b',
+             'requests': 1200, 'errors': 3, 'fallbacks': 10, 'error_rate': 0.0025, 'fallback_rate': 0.0083,
+             'last_error': {'at': '2025-10-31T12:03:00Z', 'status': 429, 'message': 'Rate limit exceeded'}}
+SLOW = 3
+
+
+def route(path):
+    routes = {
+        '/odd/health': (200, {'status': 'fine', 'agents': {'qa_agent': {'status': 7, 'model': FT}}}, 0),
+        '/quoted/health': (200, {'status': 'ok', 'agents': {'a/b': QA}}, 0),
+        '/quoted/health/a%2Fb': (200, dict(QA, agent='a/b'), 0),
+        '/slowagent/health': (200, {'status': 'ok', 'agents': {'qa_agent': QA}}, 0),
+        '/slowagent/health/qa_agent': (200, dict(QA, agent='qa_agent'), SLOW),
+        '/ghost/health': (200, {'status': 'ok', 'agents': {'ghost': QA}}, 0),
+        '/ghost/health/ghost': (404, {'error': 'unknown agent'}, 0),
+        '/deg500/health': (200, DEGRADED, 0),
+        '/deg500/health/qa_agent': (500, b'oops', 0),
+        '/degagent/health': (200, {'status': 'ok', 'agents': {}}, 0),
+        '/degagent/health/qa_agent': (200, dict(DEGRADED['agents']['qa_agent'], agent='qa_agent'), 0),
+    }
+    return routes.get(path, (404, b'no route', 0))
+
+
+@pytest.fixture
+def site(server, base, monkeypatch):  # pylint: disable=redefined-outer-name
+    monkeypatch.setattr(server, 'dynamic', route, raising=False)
+    return base
+
+
+def without_latency(result):
+    assert result.pop('latency_ms') is not None or result['status'] == 'unreachable'
+    return result
+
+
+def missing(where, field, expression, value, expected, agent=None):
+    return {'code': 'missing_field', 'severity': 'warning', 'agent': agent,
+            'message': 'health payload of %s: field %s (%s) is %s, expected %s' % (
+                where, field, expression, 'missing' if value is None else repr(value), expected),
+            'evidence': {'field': field, 'expression': expression, 'value': value}}
+
+
+def test_missing_and_odd_fields_in_full(site):
+    result = without_latency(HealthProbe().probe(site + '/odd'))
+    statuses = 'one of ok, degraded, down'
+    assert result['findings'] == [
+        missing('the service', 'status', 'status', 'fine', statuses),
+        missing('agent qa_agent', 'agent_status', 'status', 7, statuses, 'qa_agent'),
+        missing('agent qa_agent', 'error_rate', 'error_rate', None, 'a number', 'qa_agent'),
+        missing('agent qa_agent', 'fallback_rate', 'fallback_rate', None, 'a number', 'qa_agent'),
+    ]
+    assert result['agents'] == {'qa_agent': dict(EMPTY, model=FT)}
+    assert (result['status'], result['healthy'], result['http_status']) == ('unknown', False, 200)
+
+
+def test_an_unreachable_host_in_full():
+    result = without_latency(HealthProbe(agents=['qa_agent', 'support_agent']).probe('http://127.0.0.1:9/'))
+    message = result['findings'][0].pop('message')
+    assert message.startswith('cannot connect to http://127.0.0.1:9/health: ')
+    assert result == {'url': 'http://127.0.0.1:9', 'status': 'unreachable', 'healthy': False, 'http_status': None,
+                      'version': None, 'started_at': None, 'config': None,
+                      'agents': {'qa_agent': EMPTY, 'support_agent': EMPTY},
+                      'findings': [{'code': 'unreachable', 'severity': 'critical', 'agent': None,
+                                    'evidence': {'url': 'http://127.0.0.1:9/health'}}]}
+
+
+def test_an_agent_is_asked_by_its_quoted_name(site):
+    result = HealthProbe(agents=['a/b']).probe(site + '/quoted')
+    assert result['findings'] == [] and result['agents'] == {'a/b': dict(QA_RESULT, http_status=200)}
+
+
+def test_an_agent_request_ends_at_the_probes_deadline(site):
+    probe = HealthProbe(agents=['qa_agent'], timeout=10)
+    started = time.monotonic()
+    result = probe.probe(site + '/slowagent', deadline=time.monotonic() + 0.5)
+    assert time.monotonic() - started < SLOW - 0.5
+    [late] = result['findings']
+    assert (late['code'], late['agent']) == ('timeout', 'qa_agent')
+    assert late['message'].startswith('no answer from %s/slowagent/health/qa_agent within 0.' % site)
+    # /health listed it: its figures, with no HTTP status of its own
+    assert result['agents'] == {'qa_agent': QA_RESULT}
+
+
+def test_an_agent_its_endpoint_does_not_know_is_unknown_even_if_listed(site):
+    result = HealthProbe(agents=['ghost']).probe(site + '/ghost')
+    assert result['agents'] == {'ghost': dict(EMPTY, http_status=404)}
+    assert result['findings'] == [{'code': 'unknown_agent', 'severity': 'warning', 'agent': 'ghost',
+                                   'message': '%s/ghost/health/ghost does not know agent ghost (404)' % site,
+                                   'evidence': {'url': '%s/ghost/health/ghost' % site, 'http_status': 404}}]
+    assert (result['status'], result['healthy']) == ('ok', False)
+
+
+DEGRADED_FINDINGS = [
+    {'code': 'agent_degraded', 'severity': 'warning', 'agent': 'qa_agent', 'message': 'agent qa_agent reports degraded',
+     'evidence': {'error_rate': 0.075, 'fallback_rate': 0.0083}},
+    {'code': 'error_rate_high', 'severity': 'warning', 'agent': 'qa_agent',
+     'message': 'agent qa_agent: error_rate 0.075 is above 0.05',
+     'evidence': {'error_rate': 0.075, 'threshold': 0.05, 'requests': 1200, 'errors': 90, 'fallbacks': 10}},
+]
+
+
+def test_an_agent_endpoints_error_falls_back_to_the_listed_figures_and_their_findings(site):
+    result = HealthProbe(agents=['qa_agent']).probe(site + '/deg500')
+    assert result['findings'] == [
+        {'code': 'http_error', 'severity': 'critical', 'agent': 'qa_agent',
+         'message': '%s/deg500/health/qa_agent answered HTTP 500' % site,
+         'evidence': {'url': '%s/deg500/health/qa_agent' % site, 'http_status': 500, 'body': 'oops'}}] + DEGRADED_FINDINGS
+    assert result['agents']['qa_agent'] == dict(QA_RESULT, status='degraded', http_status=500, errors=90, error_rate=0.075)
+
+
+def test_an_agent_endpoints_own_figures_and_findings(site):
+    result = HealthProbe(agents=['qa_agent']).probe(site + '/degagent')
+    assert result['findings'] == DEGRADED_FINDINGS
+    assert result['agents']['qa_agent'] == dict(QA_RESULT, status='degraded', http_status=200, errors=90, error_rate=0.075)
+    assert (result['status'], result['healthy']) == ('degraded', False)
+
+
+@pytest.mark.parametrize('result, baseline, words', [
+    ({'worse': ['qa_agent down (was ok)'], 'idle': ['b has served no request yet on m2 (was on m1)']}, {},
+     'qa_agent down (was ok); b has served no request yet on m2 (was on m1)'),
+    ({'worse': [], 'idle': ['b idle']}, {}, 'b idle'),
+    ({'worse': None, 'idle': None}, {}, 'no worse than before'),
+    ({}, {}, 'no worse than before'),
+    ({'status': 'degraded', 'agents': {'b': {'status': 'down'}, 'a': {'status': 'degraded'}, 'c': {'status': 'ok'}}}, None,
+     'a degraded, b down'),
+    ({'status': 'unreachable', 'agents': {}}, None, 'service unreachable'),
+    ({'status': 'ok', 'agents': {'a': {'status': 'ok'}}}, None, 'service ok'),
+])
+def test_what_a_wait_says_it_waits_for(result, baseline, words):
+    assert waiting_for(result, baseline) == words
