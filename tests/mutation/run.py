@@ -31,6 +31,7 @@ FILES = {
     'plugins/module_utils/_config.py': [UNIT + 'module_utils/test_config.py', UNIT + 'modules/test_rollout_set.py',
                                         UNIT + 'modules/test_finetuned_toggle.py'],
     'plugins/module_utils/_files.py': [UNIT + 'module_utils/test_config.py', UNIT + 'module_utils/test_envfile.py',
+                                       UNIT + 'module_utils/test_files_restore.py',
                                        UNIT + 'modules/test_file_restore.py', UNIT + 'modules/test_rollout_set.py',
                                        UNIT + 'modules/test_finetuned_toggle.py'],
     'plugins/module_utils/_common.py': [UNIT + 'module_utils/test_common.py', UNIT + 'module_utils/test_masking_edges.py'],
@@ -40,7 +41,8 @@ FILES = {
     'plugins/module_utils/_health.py': [UNIT + 'module_utils/test_health.py', UNIT + 'module_utils/test_health_edges.py',
                                         UNIT + 'modules/test_model_health.py'],
     'plugins/plugin_utils/_verdict_scenarios.py': [UNIT + 'plugin_utils/test_verdict.py', UNIT + 'plugin_utils/test_verdict_lines.py'],
-    'plugins/plugin_utils/_verdict_report.py': [UNIT + 'plugin_utils/test_verdict.py', UNIT + 'filter/test_verdict_filter.py'],
+    'plugins/plugin_utils/_verdict_report.py': [UNIT + 'plugin_utils/test_verdict.py', UNIT + 'plugin_utils/test_verdict_mistral.py',
+                                                UNIT + 'filter/test_verdict_filter.py'],
 }
 DESELECT = 'not kill_9 and not concurrent'
 # the code, its tests and what they read

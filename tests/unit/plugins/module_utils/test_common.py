@@ -12,7 +12,8 @@ import re
 import pytest
 
 from ansible_collections.genesis.model_ops.plugins.module_utils._common import (
-    MASK, Number, check_numbers, env_assignment, finding, fingerprint, mask, mask_data, normalize_key, parse_percentage, seconds)
+    MASK, Number, check_numbers, env_assignment, finding, fingerprint, mask, mask_data, normalize_key, parse_percentage, seconds,
+    shown)
 
 KEY = 'Zq3xK9mP2vL8nR4tW6yB1cD5fH7jA0sE'  # 32 alphanumerics, like a Mistral key
 FT = 'ft:open-mistral-7b:587a6b29:20240514:7e773925'
@@ -255,3 +256,59 @@ def test_a_key_that_cannot_be_one_is_refused_and_never_shown(given, what):
         normalize_key(given, 'MISTRAL_API_KEY')
     assert what in str(exc.value) and str(exc.value).startswith('MISTRAL_API_KEY ')
     assert KEY[:9] not in str(exc.value) and KEY[9:] not in str(exc.value)
+
+
+@pytest.mark.parametrize('line, assignment', [
+    ('A=b=c', ('A', 'b=c')),  # the first = splits
+    ('A=""', ('A', '')),  # an empty quoted value
+    ('A="x', ('A', '"x')),  # an unclosed quote is part of the value
+    ('A="', ('A', '"')),
+    ("A='x'", ('A', 'x')),
+    ('A="x\'', ('A', '"x\'')),  # quotes that do not match stay
+])
+def test_env_assignment_values_and_quotes(line, assignment):
+    assert env_assignment(line) == assignment
+
+
+@pytest.mark.parametrize('value, message', [
+    ('ab\x7fcd', 'api_key holds a control character (a newline, a tab): give the key alone, printable ASCII as issued '
+                 '(the key is not shown)'),
+    ('ab\ncd', 'api_key holds a control character (a newline, a tab): give the key alone, printable ASCII as issued '
+               '(the key is not shown)'),
+    ('ab cd', 'api_key holds whitespace inside it: give the key alone, printable ASCII as issued (the key is not shown)'),
+    ('ab\u00a0cd', 'api_key holds whitespace inside it: give the key alone, printable ASCII as issued (the key is not shown)'),
+    ('ab\x80cd', 'api_key holds a character that is not ASCII: give the key alone, printable ASCII as issued (the key is '
+                 'not shown)'),
+    ('ab\u00e9cd', 'api_key holds a character that is not ASCII: give the key alone, printable ASCII as issued (the key is '
+                   'not shown)'),
+])
+def test_a_key_that_cannot_be_one_is_refused_in_words(value, message):
+    with pytest.raises(ValueError) as err:
+        normalize_key(value)
+    assert str(err.value) == message
+    assert normalize_key(' ab~cd\n') == 'ab~cd'  # the last printable ASCII character is a key's
+
+
+@pytest.mark.parametrize('rule, allowed', [
+    (Number(), 'a number from 0'),
+    (Number(5, above=True), 'a number above 5'),
+    (Number(0, 10, integer=True, unit='hosts'), 'an integer of hosts from 0 to 10'),
+    (Number(0, 10, above=True), 'a number above 0, at most 10'),
+    (seconds(), 'a number of seconds from 0 to 1000000000'),
+    (seconds(above=True, integer=True), 'an integer of seconds above 0, at most 1000000000'),
+])
+def test_what_a_number_rule_allows_in_words(rule, allowed):
+    assert rule.allowed() == allowed
+
+
+def test_a_number_as_text_up_to_thirty_characters():
+    assert Number().parse('n', '1' * 30) == int('1' * 30)
+    assert Number().parse('n', '2.5') == 2.5 and Number().parse('n', '25') == 25 and isinstance(Number().parse('n', '25'), int)
+    with pytest.raises(ValueError) as err:
+        Number().parse('n', '1' * 31)
+    assert str(err.value) == "n=%s is not allowed: give a number from 0" % shown('1' * 31)
+
+
+def test_a_value_as_a_message_shows_it_cut_at_forty_characters():
+    assert shown('x' * 38) == repr('x' * 38) and len(shown('x' * 38)) == 40
+    assert shown('x' * 39) == repr('x' * 39)[:37] + '...'

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from ansible_collections.genesis.model_ops.plugins.module_utils._health import HealthProbe, waiting_for
+from ansible_collections.genesis.model_ops.plugins.module_utils._health import HealthProbe, fails, summarize, waiting_for, worse_than
 from ansible_collections.genesis.model_ops.tests.unit.plugins.module_utils.test_health import (  # pylint: disable=unused-import
     DEGRADED, FT, QA, base, server)
 
@@ -145,3 +145,60 @@ def test_an_agent_endpoints_own_figures_and_findings(site):
 ])
 def test_what_a_wait_says_it_waits_for(result, baseline, words):
     assert waiting_for(result, baseline) == words
+
+
+# ---- what is worse after a restart, at its edges ----
+
+def probe_result(status='ok', config=None, **agents):
+    return {'status': status, 'config': config if config is not None else {'use_finetuned': True, 'rollout_percentage': 100},
+            'agents': agents}
+
+
+def seen(status='ok', requests=10, model='m-ft', finetuned_model='m-ft', baseline_model='m-base'):
+    return {'status': status, 'requests': requests, 'model': model, 'finetuned_model': finetuned_model,
+            'baseline_model': baseline_model}
+
+
+@pytest.mark.parametrize('after, before, worse', [
+    # an agent the baseline lacks was ok before
+    (probe_result('degraded', a=seen(), new=seen('degraded')), probe_result(a=seen()), ['new degraded (was ok)']),
+    # a status nobody knows is the worst, before and after
+    (probe_result(a=seen('sleeping')), probe_result(a=seen()), ['a sleeping (was ok)']),
+    (probe_result(a=seen('sleeping')), probe_result(a=seen('sleeping')), []),
+    (probe_result(a=seen('down')), probe_result(a=seen('sleeping')), []),
+    # every agent is looked at, not only those before the first one that served requests
+    (probe_result('down', a=seen(), b=seen('down')), probe_result(a=seen(), b=seen()), ['b down (was ok)']),
+    # the service: worse than it was and than its agents say
+    (probe_result('degraded', a=seen()), probe_result('degraded', a=seen()), []),
+    (probe_result('degraded', a=seen()), {'agents': {'a': seen()}}, ['service degraded (was None)']),
+    (probe_result('degraded', a=seen('odd')), probe_result(a=seen('odd')), ['service degraded (was ok)']),
+])
+def test_what_is_worse_at_the_edges(after, before, worse):
+    assert worse_than(after, before) == (worse, [])
+
+
+@pytest.mark.parametrize('config, worse', [
+    ({'use_finetuned': True, 'rollout_percentage': 0}, ['a has served no request and routes to m-ft, not its configured model']),
+    ({'use_finetuned': True, 'rollout_percentage': 1}, []),
+    ({'use_finetuned': False}, ['a has served no request and routes to m-ft, not its configured model']),
+    ('not a mapping', []),
+])
+def test_an_idle_agent_routes_by_its_config(config, worse):
+    after = probe_result(config=config, a=seen(requests=0))
+    assert worse_than(after, probe_result(a=seen()))[0] == worse
+
+
+def test_findings_counted_by_code_and_a_down_service_fails_on_down():
+    hosts = {'h1': {'status': 'down', 'healthy': False, 'agents': {'a': {'status': 'ok'}},
+                    'findings': [{'code': 'service_down'}, {'code': 'missing_field'}, {'code': 'missing_field'}]}}
+    assert summarize(hosts)['findings'] == {'service_down': 1, 'missing_field': 2}
+    assert fails(hosts['h1'], 'down') is True
+    assert fails({'status': 'ok', 'healthy': False, 'agents': {'a': {'status': 'down'}}}, 'down') is True
+    assert fails({'status': 'degraded', 'healthy': False, 'agents': {'a': {'status': 'degraded'}}}, 'down') is False
+
+
+def test_a_short_wait_cuts_its_one_probe_at_its_deadline(site):
+    probe = HealthProbe(timeout=10)
+    started = time.monotonic()
+    result = probe.wait_healthy(site + '/slow', wait_timeout=0.6, wait_interval=0.1)
+    assert time.monotonic() - started < 2.5 and result['attempts'] == 1 and result['status'] == 'unreachable'

@@ -43,3 +43,27 @@ def test_where_a_quoted_scalar_ends(line, start, end):
     (0, '1970-01-01T00:00:00.000Z'), (1.5, '1970-01-01T00:00:01.500Z'), (1796000000.1234, '2026-11-30T00:53:20.123Z')])
 def test_a_unix_time_is_written_in_utc_to_the_millisecond(seconds, text):
     assert utc_text(seconds) == text
+
+
+@pytest.mark.parametrize('text,masked', [
+    # a token-looking query value under a name that says nothing is a token too; a short or wordy one is kept
+    ('https://x.example.com/a?sig=a1b2c3d4e5f6a7b8c9d0e1f2&page=2', 'https://x.example.com/a?sig=********&page=2'),
+    ('https://x.example.com/a?q=hello&page=2', 'https://x.example.com/a?q=hello&page=2'),
+    # a webhook's path goes after its hook word; a hook word that ends the path is only a word
+    ('url https://example.com/webhook/abc/def/ghi', 'url https://example.com/webhook/********'),
+    ('url https://example.com/api/webhook', 'url https://example.com/api/webhook'),
+])
+def test_url_parts_that_carry_a_token(text, masked):
+    assert mask(text) == masked
+
+
+@pytest.mark.parametrize('text,secret,masked', [
+    ('x azzb y', ['zz', 'azzb'], 'x ******** y'),  # the longest form first: no piece of a secret is left around a mask
+    ('say p\\"q ok', ['p"q'], 'say ******** ok'),  # as JSON writes it
+    ('say p\\u00e9q ok', ['p\u00e9q'], 'say ******** ok'),  # as Python escapes it
+    ('v=ab%2Fcd ok', ['ab/cd'], 'v=******** ok'),  # URL-quoted, the slash too
+    ('v=ab+cd%2Fe ok', ['ab cd/e'], 'v=******** ok'),  # as a form field
+    ('v=padded; w= padded ;', [' padded '], 'v=********; w=********;'),  # with and without its blanks
+])
+def test_a_known_secret_in_every_form_it_travels_in(text, secret, masked):
+    assert mask(text, secrets=secret) == masked
