@@ -9,6 +9,11 @@ ansible_collections.genesis.model_ops: so each file is mutated in a copy of the 
 under .mutation/<file>/ansible_collections/genesis/model_ops/, which gives both the same name.
 
     .venv/bin/python tests/mutation/run.py [--max-children N] [file ...]   (default: every file below)
+    .venv/bin/python tests/mutation/run.py --survivors [file ...]
+
+--survivors tries again only the mutants that no test killed in the file's last run, against the tests as they are
+now (for tests written since: the file itself must be unchanged, or it is refused); the score is then over every
+mutant of that last run.
 """
 
 from __future__ import annotations
@@ -51,6 +56,15 @@ SPINNER = '\u280b\u2819\u2839\u2838\u283c\u2834\u2826\u2827\u2807\u280f'  # mutm
 PACKAGE = os.path.join('ansible_collections', 'genesis', 'model_ops')
 
 
+def configure(where, path, tests):
+    """mutmut's settings for mutating path against tests."""
+    with open(os.path.join(where, 'setup.cfg'), 'w', encoding='utf-8') as handle:
+        handle.write('[mutmut]\nsource_paths = ansible_collections\nonly_mutate = %s\n'
+                     'pytest_add_cli_args_test_selection =\n%s'
+                     'pytest_add_cli_args =\n    -p\n    no:cacheprovider\n    -k\n    %s\n'
+                     % (os.path.join(PACKAGE, path), ''.join('    %s\n' % os.path.join(PACKAGE, test) for test in tests), DESELECT))
+
+
 def stage(path, tests):
     """A fresh copy of the collection for mutating path; returns its folder."""
     where = os.path.join(WORK, os.path.basename(path)[:-3].lstrip('_'))
@@ -61,12 +75,24 @@ def stage(path, tests):
             shutil.copytree(source, target, ignore=shutil.ignore_patterns('__pycache__', 'output'))
         else:
             shutil.copy(source, target)
-    with open(os.path.join(where, 'setup.cfg'), 'w', encoding='utf-8') as handle:
-        handle.write('[mutmut]\nsource_paths = ansible_collections\nonly_mutate = %s\n'
-                     'pytest_add_cli_args_test_selection =\n%s'
-                     'pytest_add_cli_args =\n    -p\n    no:cacheprovider\n    -k\n    %s\n'
-                     % (os.path.join(PACKAGE, path), ''.join('    %s\n' % os.path.join(PACKAGE, test) for test in tests), DESELECT))
+    configure(where, path, tests)
     return where
+
+
+def refresh(where, path):
+    """For --survivors: the tests as they are now in the last run's copy (and in mutmut's own copy of it); None, or
+    why the last run cannot be reused."""
+    staged = os.path.join(where, PACKAGE, path)
+    if not os.path.exists(os.path.join(where, 'mutants', PACKAGE, path + '.meta')):
+        return 'no earlier run of %s in %s' % (path, where)
+    with open(os.path.join(ROOT, path), 'rb') as now, open(staged, 'rb') as then:
+        if now.read() != then.read():
+            return '%s changed since its last run: run it whole' % path
+    configure(where, path, FILES[path])
+    for copy in (os.path.join(where, PACKAGE), os.path.join(where, 'mutants', PACKAGE)):
+        shutil.copytree(os.path.join(ROOT, 'tests'), os.path.join(copy, 'tests'), dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns('__pycache__', 'output'))
+    return None
 
 
 def results(where, path):
@@ -77,9 +103,17 @@ def results(where, path):
     return dict((name, status_by_exit_code[code]) for name, code in sorted(meta['exit_code_by_key'].items()))
 
 
+def diff(where, name):
+    """The lines a mutant changes, as `mutmut show` gives them (- the code, + the mutant)."""
+    show = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'mutmut'), 'show', name], cwd=where,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=False)
+    return [line for line in show.stdout.splitlines() if line[:1] in '-+' and line[:3] not in ('---', '+++')]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--max-children', type=int, default=2)
+    parser.add_argument('--survivors', action='store_true', help='try again only what survived the last run')
     parser.add_argument('files', nargs='*', default=list(FILES), metavar='file', help=', '.join(FILES))
     args = parser.parse_args()
     unknown = sorted(set(args.files) - set(FILES))
@@ -88,19 +122,36 @@ def main():
     mutmut = os.path.join(os.path.dirname(sys.executable), 'mutmut')
     scores = []
     for path in args.files:
-        where = stage(path, FILES[path])
-        print('== %s (tests: %s)' % (path, ' '.join(FILES[path])), flush=True)
-        run = subprocess.run([mutmut, 'run', '--max-children', str(args.max_children)], cwd=where,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+        names = []
+        if args.survivors:
+            where = os.path.join(WORK, os.path.basename(path)[:-3].lstrip('_'))
+            refused = refresh(where, path)
+            if refused:
+                scores.append((path, None, refused))
+                continue
+            names = [name for name, value in results(where, path).items() if value not in ('killed', 'timeout')]
+        else:
+            where = stage(path, FILES[path])
+        print('== %s (tests: %s)%s' % (path, ' '.join(FILES[path]), ' %d survivors again' % len(names) if args.survivors else ''),
+              flush=True)
+        if args.survivors and not names:
+            run = subprocess.CompletedProcess([], 0, '')
+        else:
+            run = subprocess.run([mutmut, 'run', '--max-children', str(args.max_children)] + names, cwd=where,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
         if run.returncode:
             print('\n'.join(line for line in run.stdout.splitlines()[-60:] if line.strip() and line[0] not in SPINNER))
             scores.append((path, None, 'mutmut failed (exit %d)' % run.returncode))
             continue
         status = results(where, path)
         killed = sum(1 for value in status.values() if value in ('killed', 'timeout'))
-        for name, value in status.items():
-            if value not in ('killed', 'timeout'):
-                print('   %s: %s' % (value, name))
+        # each mutant no test killed, with its change: .mutation/<file>/survivors.txt keeps them for the review
+        with open(os.path.join(where, 'survivors.txt'), 'w', encoding='utf-8') as survivors:
+            for name, value in status.items():
+                if value not in ('killed', 'timeout'):
+                    text = '   %s: %s\n%s' % (value, name, ''.join('      %s\n' % line for line in diff(where, name)))
+                    survivors.write(text)
+                    print(text, end='', flush=True)
         scores.append((path, killed * 100.0 / max(len(status), 1), '%d/%d killed' % (killed, len(status))))
     print('\nmutation score per file')
     for path, score, detail in scores:

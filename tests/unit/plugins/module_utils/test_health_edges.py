@@ -20,6 +20,7 @@ QA_RESULT = {'status': 'ok', 'http_status': None, 'model': FT, 'finetuned_model'
              'requests': 1200, 'errors': 3, 'fallbacks': 10, 'error_rate': 0.0025, 'fallback_rate': 0.0083,
              'last_error': {'at': '2025-10-31T12:03:00Z', 'status': 429, 'message': 'Rate limit exceeded'}}
 SLOW = 3
+KEY = 'Zq3xK9mP2vL8nR4tW6yB1cD5fH7jA0sE'
 
 
 def route(path):
@@ -35,6 +36,17 @@ def route(path):
         '/deg500/health/qa_agent': (500, b'oops', 0),
         '/degagent/health': (200, {'status': 'ok', 'agents': {}}, 0),
         '/degagent/health/qa_agent': (200, dict(DEGRADED['agents']['qa_agent'], agent='qa_agent'), 0),
+        '/listed/health': (200, {'status': 'ok', 'agents': [dict(QA, agent='qa_agent'), dict(QA, name='support_agent'),
+                                                            {'status': 'ok'}, 'junk']}, 0),
+        '/emptylist/health': (200, {'status': 'ok', 'agents': []}, 0),
+        '/nonames/health': (200, {'status': 'ok', 'agents': [{'status': 'ok'}]}, 0),
+        '/redirect/health': (300, {'status': 'ok', 'agents': {}}, 0),
+        '/edge/health': (200, {'status': 'ok', 'agents': {
+            'at_threshold': dict(QA, error_rate=0.05, fallback_rate=0.1),
+            'texty': dict(QA, error_rate='high', fallback_rate=True, last_error='HTTP 401 for key %s' % KEY),
+            'down_agent': dict(QA, status='down', last_error=None)}}, 0),
+        '/badagents/health': (200, {'status': 'ok', 'agents': 'none here'}, 0),
+        '/badagents/health/qa_agent': (200, dict(QA, agent='qa_agent'), 0),
     }
     return routes.get(path, (404, b'no route', 0))
 
@@ -202,3 +214,50 @@ def test_a_short_wait_cuts_its_one_probe_at_its_deadline(site):
     started = time.monotonic()
     result = probe.wait_healthy(site + '/slow', wait_timeout=0.6, wait_interval=0.1)
     assert time.monotonic() - started < 2.5 and result['attempts'] == 1 and result['status'] == 'unreachable'
+
+
+# ---- payloads at their edges ----
+
+def test_agents_given_as_a_list_by_agent_or_name(site):
+    result = HealthProbe().probe(site + '/listed')
+    assert result['agents'] == {'qa_agent': QA_RESULT, 'support_agent': QA_RESULT} and result['findings'] == []
+    empty = HealthProbe().probe(site + '/emptylist')
+    assert (empty['agents'], empty['findings']) == ({}, [])
+    nameless = HealthProbe().probe(site + '/nonames')
+    assert nameless['agents'] == {} and nameless['findings'] == [missing(
+        'the service', 'agents', 'agents', [{'status': 'ok'}], 'an object of agents by name')]
+
+
+def test_named_agents_with_an_unusable_agents_field_ask_their_endpoints(site):
+    result = HealthProbe(agents=['qa_agent']).probe(site + '/badagents')
+    assert result['agents'] == {'qa_agent': dict(QA_RESULT, http_status=200)} and result['findings'] == []
+
+
+def test_figures_at_their_edges(site):
+    result = HealthProbe().probe(site + '/edge')
+    assert result['agents']['at_threshold']['status'] == 'ok'  # at the threshold is not above it
+    assert result['agents']['texty'] == dict(QA_RESULT, error_rate=None, fallback_rate=None, last_error={
+        'at': None, 'status': None, 'message': 'HTTP 401 for key ********'})
+    assert result['agents']['down_agent'] == dict(QA_RESULT, status='down', last_error=None)
+    assert result['findings'] == [
+        missing('agent texty', 'error_rate', 'error_rate', 'high', 'a number', 'texty'),
+        missing('agent texty', 'fallback_rate', 'fallback_rate', True, 'a number', 'texty'),
+        {'code': 'agent_down', 'severity': 'critical', 'agent': 'down_agent', 'message': 'agent down_agent is down',
+         'evidence': {'model': FT, 'last_error': None}},
+        {'code': 'service_down', 'severity': 'critical', 'agent': None, 'message': '%s/edge: the service is down' % site,
+         'evidence': {'url': site + '/edge', 'http_status': 200, 'reported': 'ok', 'agents_down': ['down_agent']}},
+    ]
+
+
+@pytest.mark.parametrize('path, code, message, body', [
+    ('/garbage', 'not_json', 'answered HTTP 200 with a body that is not JSON', '{"status": "ok", "agents": {'),
+    ('/proxy503', 'http_error', 'answered HTTP 503 without a health payload', '<html>503 Service Temporarily Unavailable</html>'),
+    ('/redirect', 'http_error', 'answered HTTP 300', '{"status": "ok", "agents": {}}'),
+])
+def test_an_answer_without_a_health_payload_in_full(site, path, code, message, body):
+    result = HealthProbe().probe(site + path)
+    url = site + path + '/health'
+    status = int(message.split('HTTP ')[1][:3])
+    assert result['findings'] == [{'code': code, 'severity': 'critical', 'agent': None, 'message': '%s %s' % (url, message),
+                                   'evidence': {'url': url, 'http_status': status, 'body': body}}]
+    assert (result['status'], result['http_status'], result['agents']) == ('unknown', status, {})
