@@ -87,7 +87,8 @@ faults: setup
 	FAULTS_DOC=$(FAULTS_DOC) $(PY) -m pytest tests/faults -q -p no:cacheprovider
 
 # mutmut over the code that decides and changes things, each file against its own unit tests; the score
-# per file at the end (docs/dev/testing.md). Not part of `make test`: about three hours on 2 cores.
+# per file at the end (docs/dev/testing.md). Not part of `make test`: about two hours on 2 cores; a file's survivors
+# alone: .venv/bin/python tests/mutation/run.py --survivors FILE.
 mutation: setup
 	$(PY) tests/mutation/run.py
 

@@ -167,6 +167,7 @@ def test_is_service_needs_a_pid_a_pid_file_and_a_start_before_it(root):
 @pytest.mark.parametrize('content, tail', [
     (b'one\ntwo\n\n   \nthree\nfour\nfive\nsix\nseven\n', 'three | four | five | six | seven'),
     (b'abc\n', 'abc'),
+    (b'a\nb\nc\nd\ne\nf\ng\n', 'c | d | e | f | g'),
     (b'Q' + b'ab ' * 1365 + b'\n', 'ab ' * 1365),  # only the last 4096 bytes are read
     (b'bad \xff byte\n', 'bad \ufffd byte'),
     (('key %s\n' % KEY).encode(), 'key ********'),
@@ -249,10 +250,14 @@ def test_a_start_writes_its_output_in_logs_and_runs_in_a_session_of_its_own_with
     read_end, write_end = os.pipe()
     os.set_inheritable(write_end, True)
     pipe = os.readlink('/proc/self/fd/%d' % write_end)
+    stdin = os.dup(0)
+    os.dup2(read_end, 0)  # a caller whose standard input is a pipe: the service does not get it
     try:
         pid = svc.start_process(str(root), pid_file(root), env_for(root), COMMAND, 10)
         held = [os.readlink('/proc/%d/fd/%s' % (pid, fd)) for fd in os.listdir('/proc/%d/fd' % pid)]
     finally:
+        os.dup2(stdin, 0)
+        os.close(stdin)
         os.close(read_end)
         os.close(write_end)
     assert serving(pid, root) and os.getsid(pid) == pid
@@ -291,6 +296,11 @@ def test_a_start_that_never_writes_its_pid_says_so_with_its_output(root):
         svc.start_process(str(root), pid_file(root), env_for(root), COMMAND, 1.0)
     assert str(err.value) == 'no new pid in %s within 1.0s of starting %s; its output: serving, pid %s | warming up' % (
         pid_file(root), ' '.join(COMMAND), str(err.value).rsplit('serving, pid ', 1)[1].split(' ')[0])
+    (root / 'logs' / 'orchestrator.out').write_bytes(b'')
+    quiet = dict(env_for(root), LOOKALIKE='1')  # runs without a word, never writes its pid file
+    with pytest.raises(svc.ServiceError) as err:
+        svc.start_process(str(root), pid_file(root), quiet, COMMAND, 1.0)
+    assert str(err.value).endswith('within 1.0s of starting %s; its output: (none)' % ' '.join(COMMAND))
     (root / 'logs' / 'orchestrator.out').write_bytes(b'')
     (root / 'no_pid').unlink()
     (root / 'silent').write_text('', encoding='utf-8')
@@ -451,9 +461,10 @@ def systemctl(monkeypatch, tmp_path):
     return state, calls
 
 
-def test_systemd_available_asks_systemctl_cat_for_the_unit(systemctl, monkeypatch, tmp_path):
+def test_systemd_available_asks_systemctl_cat_for_the_unit(systemctl, monkeypatch, tmp_path, capfd):
     state, calls = systemctl
     assert svc.systemd_available(UNIT) is True
+    assert capfd.readouterr() == ('', '')  # the unit file is not printed: a module's output is its JSON alone
     assert svc.systemd_available('other-unit') is False
     assert calls() == [['cat', '--', UNIT], ['cat', '--', 'other-unit']]
     monkeypatch.setattr(svc, 'UNIT_DIR', str(tmp_path / 'no-units'))  # systemctl, but systemd not running
