@@ -6,13 +6,16 @@ agent endpoints asked by their quoted name within the probe's deadline, and what
 
 from __future__ import annotations
 
+import ssl
+import subprocess
+import threading
 import time
 
 import pytest
 
 from ansible_collections.genesis.model_ops.plugins.module_utils._health import HealthProbe, fails, summarize, waiting_for, worse_than
 from ansible_collections.genesis.model_ops.tests.unit.plugins.module_utils.test_health import (  # pylint: disable=unused-import
-    DEGRADED, FT, QA, base, server)
+    DEGRADED, FT, HEALTHY, QA, Handler, Server, base, server)
 
 EMPTY = {'status': 'unknown', 'http_status': None, 'model': None, 'finetuned_model': None, 'baseline_model': None,
          'requests': None, 'errors': None, 'fallbacks': None, 'error_rate': None, 'fallback_rate': None, 'last_error': None}
@@ -47,6 +50,7 @@ def route(path):
             'down_agent': dict(QA, status='down', last_error=None)}}, 0),
         '/badagents/health': (200, {'status': 'ok', 'agents': 'none here'}, 0),
         '/badagents/health/qa_agent': (200, dict(QA, agent='qa_agent'), 0),
+        '/big/health': (200, dict(HEALTHY, padding='x' * (1024 * 1024)), 0),
     }
     return routes.get(path, (404, b'no route', 0))
 
@@ -261,3 +265,43 @@ def test_an_answer_without_a_health_payload_in_full(site, path, code, message, b
     assert result['findings'] == [{'code': code, 'severity': 'critical', 'agent': None, 'message': '%s %s' % (url, message),
                                    'evidence': {'url': url, 'http_status': status, 'body': body}}]
     assert (result['status'], result['http_status'], result['agents']) == ('unknown', status, {})
+
+
+# ---- TLS, proxies and the body cap, as the probe hands them to the request ----
+
+@pytest.fixture(scope='module')
+def tls_site(tmp_path_factory):
+    """The same handler over HTTPS with a self-signed certificate (no CA vouches for it)."""
+    folder = tmp_path_factory.mktemp('tls')
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1',
+                    '-keyout', str(folder / 'key.pem'), '-out', str(folder / 'cert.pem')], check=True, capture_output=True,
+                   timeout=60)
+    httpd = Server(('127.0.0.1', 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(folder / 'cert.pem'), str(folder / 'key.pem'))
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield 'https://127.0.0.1:%d' % httpd.server_address[1]
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_certificate_no_ca_vouches_for_is_refused_unless_told_otherwise(tls_site):
+    refused = HealthProbe().probe(tls_site + '/healthy')
+    assert refused['status'] == 'unreachable' and 'CERTIFICATE_VERIFY_FAILED' in refused['findings'][0]['message']
+    assert HealthProbe(validate_certs=False).probe(tls_site + '/healthy')['healthy'] is True
+
+
+def test_the_environments_proxy_is_used_unless_told_otherwise(site, monkeypatch):
+    monkeypatch.setenv('http_proxy', 'http://127.0.0.1:9')  # nothing listens there
+    monkeypatch.delenv('no_proxy', raising=False)
+    monkeypatch.delenv('NO_PROXY', raising=False)
+    through_proxy = HealthProbe().probe(site + '/healthy')
+    assert through_proxy['status'] == 'unreachable' and '127.0.0.1:9' not in site
+    assert HealthProbe(use_proxy=False).probe(site + '/healthy')['healthy'] is True
+
+
+def test_a_body_past_one_mebibyte_is_cut_there(site):
+    result = HealthProbe().probe(site + '/big')
+    assert [item['code'] for item in result['findings']] == ['not_json']
