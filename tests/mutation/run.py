@@ -122,14 +122,15 @@ def main():
     mutmut = os.path.join(os.path.dirname(sys.executable), 'mutmut')
     scores = []
     for path in args.files:
-        names = []
+        names, before = [], {}
         if args.survivors:
             where = os.path.join(WORK, os.path.basename(path)[:-3].lstrip('_'))
             refused = refresh(where, path)
             if refused:
                 scores.append((path, None, refused))
                 continue
-            names = [name for name, value in results(where, path).items() if value not in ('killed', 'timeout')]
+            before = results(where, path)
+            names = [name for name, value in before.items() if value not in ('killed', 'timeout')]
         else:
             where = stage(path, FILES[path])
         print('== %s (tests: %s)%s' % (path, ' '.join(FILES[path]), ' %d survivors again' % len(names) if args.survivors else ''),
@@ -144,6 +145,8 @@ def main():
             scores.append((path, None, 'mutmut failed (exit %d)' % run.returncode))
             continue
         status = results(where, path)
+        # mutmut forgets the other mutants' results when the file's test list changed: the last run's stand
+        status.update((name, value) for name, value in before.items() if name not in names)
         killed = sum(1 for value in status.values() if value in ('killed', 'timeout'))
         # each mutant no test killed, with its change: .mutation/<file>/survivors.txt keeps them for the review
         with open(os.path.join(where, 'survivors.txt'), 'w', encoding='utf-8') as survivors:

@@ -5,13 +5,17 @@ out), and a file another run restored while this one waited for the lock, which 
 
 from __future__ import annotations
 
+import datetime
 import fcntl
+import hashlib
+import json
 import os
 import threading
 import time
 
 import pytest
 
+from ansible_collections.genesis.model_ops.plugins.module_utils import _files
 from ansible_collections.genesis.model_ops.plugins.module_utils._files import ConfigError, restore
 
 NEW = b'models:\n  rollout_percentage: 5\n'
@@ -85,3 +89,34 @@ def test_a_file_restored_by_another_run_while_this_one_waited_is_left_alone(file
     waiting.join(10)
     assert outcome['result'] == (False, OLD, OLD, None)
     assert not audit.exists()
+
+
+@pytest.fixture
+def far_from_utc(monkeypatch):
+    """The host's local time 5 h 30 min from UTC: every time stamp written must still be UTC."""
+    monkeypatch.setenv('TZ', 'Asia/Kolkata')
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_a_file_gone_is_restored_and_its_audit_line_says_there_was_none(files, tmp_path, far_from_utc):
+    path, backup = files
+    path.unlink()
+    audit = tmp_path / 'audit.log'
+    changed, old, new, line = restore(str(path), str(backup), audit_log=str(audit))
+    assert (changed, old, new) == (True, None, OLD) and path.read_bytes() == OLD
+    record = json.loads(audit.read_text(encoding='utf-8').splitlines()[-1])
+    assert (record['before'], record['after']) == (None, 'sha256:' + hashlib.sha256(OLD).hexdigest()[:16])
+    assert record == line
+    stamp = datetime.datetime.strptime(record['at'], '%Y-%m-%dT%H:%M:%S.%fZ').replace(tzinfo=datetime.timezone.utc)
+    assert abs((datetime.datetime.now(datetime.timezone.utc) - stamp).total_seconds()) < 60
+
+
+def test_a_backup_is_named_by_utc_time(tmp_path, far_from_utc):
+    target = tmp_path / 'production.yaml'
+    target.write_bytes(NEW)
+    name = _files._backup(str(target), NEW, os.stat(target))  # pylint: disable=protected-access
+    stamp = datetime.datetime.strptime(name.rsplit('.', 2)[1], '%Y%m%dT%H%M%S%fZ').replace(tzinfo=datetime.timezone.utc)
+    assert abs((datetime.datetime.now(datetime.timezone.utc) - stamp).total_seconds()) < 60
