@@ -37,11 +37,13 @@ $(LINK):
 
 # Prometheus and promtool (the lab's metrics, the alert rules' tests), Alertmanager and Java (the
 # alert-driven test: ansible-rulebook runs on Java 17), sshd (`lab up --ssh`), shellcheck (a sanity
-# test) and chromium (the HTML report opened in a real browser) come from Debian's packages.
+# test), openssl (a self-signed certificate for the health probe's TLS test) and chromium (the HTML report opened
+# in a real browser) come from Debian's packages.
 system-packages:
 	@missing=""; command -v prometheus >/dev/null || missing="$$missing prometheus"; \
 	 test -x /usr/sbin/sshd || missing="$$missing openssh-server"; \
 	 command -v shellcheck >/dev/null || missing="$$missing shellcheck"; \
+	 command -v openssl >/dev/null || missing="$$missing openssl"; \
 	 command -v prometheus-alertmanager >/dev/null || missing="$$missing prometheus-alertmanager"; \
 	 command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
 	 command -v chromium >/dev/null || missing="$$missing chromium"; \

@@ -103,9 +103,12 @@ def results(where, path):
     return dict((name, status_by_exit_code[code]) for name, code in sorted(meta['exit_code_by_key'].items()))
 
 
+MUTMUT = os.path.join(os.path.dirname(sys.executable), 'mutmut')
+
+
 def diff(where, name):
     """The lines a mutant changes, as `mutmut show` gives them (- the code, + the mutant)."""
-    show = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'mutmut'), 'show', name], cwd=where,
+    show = subprocess.run([MUTMUT, 'show', name], cwd=where,
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=False)
     return [line for line in show.stdout.splitlines() if line[:1] in '-+' and line[:3] not in ('---', '+++')]
 
@@ -119,7 +122,6 @@ def main():
     unknown = sorted(set(args.files) - set(FILES))
     if unknown:
         parser.error('not a file this runs on: %s; one of %s' % (', '.join(unknown), ', '.join(FILES)))
-    mutmut = os.path.join(os.path.dirname(sys.executable), 'mutmut')
     scores = []
     for path in args.files:
         names, before = [], {}
@@ -138,7 +140,7 @@ def main():
         if args.survivors and not names:
             run = subprocess.CompletedProcess([], 0, '')
         else:
-            run = subprocess.run([mutmut, 'run', '--max-children', str(args.max_children)] + names, cwd=where,
+            run = subprocess.run([MUTMUT, 'run', '--max-children', str(args.max_children)] + names, cwd=where,
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
         if run.returncode:
             print('\n'.join(line for line in run.stdout.splitlines()[-60:] if line.strip() and line[0] not in SPINNER))

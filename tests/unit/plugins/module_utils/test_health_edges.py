@@ -26,33 +26,35 @@ SLOW = 3
 KEY = 'Zq3xK9mP2vL8nR4tW6yB1cD5fH7jA0sE'
 
 
+EDGE_ROUTES = {
+    '/odd/health': (200, {'status': 'fine', 'agents': {'qa_agent': {'status': 7, 'model': FT}}}, 0),
+    '/quoted/health': (200, {'status': 'ok', 'agents': {'a/b': QA}}, 0),
+    '/quoted/health/a%2Fb': (200, dict(QA, agent='a/b'), 0),
+    '/slowagent/health': (200, {'status': 'ok', 'agents': {'qa_agent': QA}}, 0),
+    '/slowagent/health/qa_agent': (200, dict(QA, agent='qa_agent'), SLOW),
+    '/ghost/health': (200, {'status': 'ok', 'agents': {'ghost': QA}}, 0),
+    '/ghost/health/ghost': (404, {'error': 'unknown agent'}, 0),
+    '/deg500/health': (200, DEGRADED, 0),
+    '/deg500/health/qa_agent': (500, b'oops', 0),
+    '/degagent/health': (200, {'status': 'ok', 'agents': {}}, 0),
+    '/degagent/health/qa_agent': (200, dict(DEGRADED['agents']['qa_agent'], agent='qa_agent'), 0),
+    '/listed/health': (200, {'status': 'ok', 'agents': [dict(QA, agent='qa_agent'), dict(QA, name='support_agent'),
+                                                        {'status': 'ok'}, 'junk']}, 0),
+    '/emptylist/health': (200, {'status': 'ok', 'agents': []}, 0),
+    '/nonames/health': (200, {'status': 'ok', 'agents': [{'status': 'ok'}]}, 0),
+    '/redirect/health': (300, {'status': 'ok', 'agents': {}}, 0),
+    '/edge/health': (200, {'status': 'ok', 'agents': {
+        'at_threshold': dict(QA, error_rate=0.05, fallback_rate=0.1),
+        'texty': dict(QA, error_rate='high', fallback_rate=True, last_error='HTTP 401 for key %s' % KEY),
+        'down_agent': dict(QA, status='down', last_error=None)}}, 0),
+    '/badagents/health': (200, {'status': 'ok', 'agents': 'none here'}, 0),
+    '/badagents/health/qa_agent': (200, dict(QA, agent='qa_agent'), 0),
+    '/big/health': (200, dict(HEALTHY, padding='x' * (1024 * 1024)), 0),
+}
+
+
 def route(path):
-    routes = {
-        '/odd/health': (200, {'status': 'fine', 'agents': {'qa_agent': {'status': 7, 'model': FT}}}, 0),
-        '/quoted/health': (200, {'status': 'ok', 'agents': {'a/b': QA}}, 0),
-        '/quoted/health/a%2Fb': (200, dict(QA, agent='a/b'), 0),
-        '/slowagent/health': (200, {'status': 'ok', 'agents': {'qa_agent': QA}}, 0),
-        '/slowagent/health/qa_agent': (200, dict(QA, agent='qa_agent'), SLOW),
-        '/ghost/health': (200, {'status': 'ok', 'agents': {'ghost': QA}}, 0),
-        '/ghost/health/ghost': (404, {'error': 'unknown agent'}, 0),
-        '/deg500/health': (200, DEGRADED, 0),
-        '/deg500/health/qa_agent': (500, b'oops', 0),
-        '/degagent/health': (200, {'status': 'ok', 'agents': {}}, 0),
-        '/degagent/health/qa_agent': (200, dict(DEGRADED['agents']['qa_agent'], agent='qa_agent'), 0),
-        '/listed/health': (200, {'status': 'ok', 'agents': [dict(QA, agent='qa_agent'), dict(QA, name='support_agent'),
-                                                            {'status': 'ok'}, 'junk']}, 0),
-        '/emptylist/health': (200, {'status': 'ok', 'agents': []}, 0),
-        '/nonames/health': (200, {'status': 'ok', 'agents': [{'status': 'ok'}]}, 0),
-        '/redirect/health': (300, {'status': 'ok', 'agents': {}}, 0),
-        '/edge/health': (200, {'status': 'ok', 'agents': {
-            'at_threshold': dict(QA, error_rate=0.05, fallback_rate=0.1),
-            'texty': dict(QA, error_rate='high', fallback_rate=True, last_error='HTTP 401 for key %s' % KEY),
-            'down_agent': dict(QA, status='down', last_error=None)}}, 0),
-        '/badagents/health': (200, {'status': 'ok', 'agents': 'none here'}, 0),
-        '/badagents/health/qa_agent': (200, dict(QA, agent='qa_agent'), 0),
-        '/big/health': (200, dict(HEALTHY, padding='x' * (1024 * 1024)), 0),
-    }
-    return routes.get(path, (404, b'no route', 0))
+    return EDGE_ROUTES.get(path, (404, b'no route', 0))
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import time
 import pytest
 
 from ansible_collections.genesis.model_ops.plugins.module_utils import _service as svc
+from ansible_collections.genesis.model_ops.tests.unit.helpers import StepClock
 from ansible_collections.genesis.model_ops.tests.unit.plugins.module_utils.test_service import (  # pylint: disable=unused-import
     KEY, params, root, serving)
 
@@ -60,15 +61,16 @@ def no_leftovers(tmp_path):
             pass
 
 
-class Clock:
-    """A clock that moves one second each time it is read, and a sleep that records what it was asked."""
+class Clock(StepClock):
+    """helpers.StepClock moving one second each time it is read (0, 1, 2, ...), with a sleep that records what it was
+    asked and lets real time pass instead of moving the clock."""
 
     def __init__(self, real_sleep=0.0):
-        self.now, self.sleeps, self.real_sleep = -1, [], real_sleep
+        super().__init__(step=1, now=-1)
+        self.sleeps, self.real_sleep = [], real_sleep
 
     def clock(self):
-        self.now += 1
-        return self.now
+        return self()
 
     def sleep(self, seconds):
         self.sleeps.append(seconds)

@@ -225,12 +225,17 @@ def test_old_errors_on_ok_agents_are_no_incident():
 # -- one scenario each --------------------------------------------------------------------------------------
 
 
-def test_credentials_on_one_host_with_a_mismatching_key():
+def mismatched_key_report():
+    """genesis-002's env file holds another key, which the API refuses (401) for every agent."""
     refused = dict((name, agent(name, errors=120, last_error=error(401, 'Unauthorized'))) for name in AGENTS)
     hosts = dict((name, host()) for name in HOSTS)
     hosts['genesis-002'] = host(health(**refused), logs(**dict((name, {'errors': 24, 'auth': 24}) for name in AGENTS)),
                                 fingerprint=SPARE_FP)
-    report = run(evidence(hosts, mistral={FP: check(), SPARE_FP: check(SPARE_FP, authenticated=False, status=401, kind='auth')}))
+    return run(evidence(hosts, mistral={FP: check(), SPARE_FP: check(SPARE_FP, authenticated=False, status=401, kind='auth')}))
+
+
+def test_credentials_on_one_host_with_a_mismatching_key():
+    report = mismatched_key_report()
     assert report['verdict'] == 'credentials'
     assert [item['scenario'] for item in report['scenarios']] == ['credentials']  # not complete_failure: 401 explains it
     item = scenario(report, 'credentials')

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.plugins.plugin_utils.test_verdict import (
-    AGENTS, AT, FP, HOSTS, MODELS, SPARE_FP, agent, check, error, evidence, gone, health, host, logs, model_entry, run, scenario,
-    unreachable)
+    AGENTS, AT, FP, HOSTS, MODELS, SPARE_FP, agent, check, error, evidence, gone, health, host, logs, mismatched_key_report,
+    model_entry, run, scenario, unreachable)
 
 PID_FILE = '/opt/genesis/run/genesis-orchestrator.pid'
 STAMP = '2025-10-31T12:05:00Z'  # the diagnosis's time: what a line without its own time carries
@@ -107,11 +107,7 @@ def test_every_agent_refused_for_its_key_is_credentials_not_a_complete_failure()
 # -- the other scenarios' lines: each for its agent ------------------------------------------------------------------
 
 def test_credentials_lines_each_for_its_agent_and_the_key_for_the_host():
-    refused = dict((name, agent(name, errors=120, last_error=error(401, 'Unauthorized'))) for name in AGENTS)
-    hosts = dict((name, host()) for name in HOSTS)
-    hosts['genesis-002'] = host(health(**refused), logs(**dict((name, {'errors': 24, 'auth': 24}) for name in AGENTS)),
-                                fingerprint=SPARE_FP)
-    report = run(evidence(hosts, mistral={FP: check(), SPARE_FP: check(SPARE_FP, authenticated=False, status=401, kind='auth')}))
+    report = mismatched_key_report()
     assert lines(scenario(report, 'credentials')) == (
         [('genesis-002', name, 'health', 'last_error 401 Unauthorized at %s' % AT) for name in AGENTS]
         + [('genesis-002', name, 'log', 'log: 24 auth (401/403/unauthorized) lines in 15 min') for name in AGENTS]
