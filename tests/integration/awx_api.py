@@ -50,7 +50,11 @@ def templates():
     """{name: template} as job_templates.yml (with vars.yml's defaults) makes them in AWX."""
     awx_vars = load(AWX / "vars.yml")
     play = load(AWX / "job_templates.yml")[0]
-    tasks = {module: task[module] for task in play["tasks"] for module in task if module.startswith("awx.awx.")}
+    tasks = {}
+    for task in play["tasks"]:  # each module's first task (the sliced diagnosis' job templates and workflow come after)
+        for module in task:
+            if module.startswith("awx.awx."):
+                tasks.setdefault(module, task[module])
     prefix = awx_vars["awx_prefix"]
 
     def prompts(task, survey):

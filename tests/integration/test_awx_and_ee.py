@@ -52,9 +52,9 @@ AWX_VARS = load(AWX / "vars.yml")
 PLAY = load(AWX / "job_templates.yml")[0]
 
 
-def task(module):
-    """The play's task that calls ``module``."""
-    found = [t for t in PLAY["tasks"] if module in t]
+def task(module, sliced=False):
+    """The play's task that calls ``module``: the one for the sliced workflow, or the other one."""
+    found = [t for t in PLAY["tasks"] if module in t and ("liced" in t["name"]) is sliced]
     assert len(found) == 1, module
     return found[0][module]
 
@@ -268,9 +268,11 @@ def test_notification_templates_reach_awx_with_their_secrets_from_the_environmen
     # attached to the diagnose and remediate templates, by event; the others have none
     attached = {jt["name"]: tuple(jt["notification_templates_" + e] for e in ("started", "success", "error"))
                 for jt in given(calls, "job_template")}
-    assert len(attached) == len(AWX_VARS["awx_job_templates"])
+    assert len(attached) == len(AWX_VARS["awx_job_templates"]) + 2  # and the sliced diagnosis' slices and merge
     slack, webhook, pagerduty = "Genesis model_ops Slack", "Genesis model_ops webhook", "Genesis model_ops PagerDuty"
     assert attached.pop("Genesis model_ops diagnose") == ([], [webhook], [slack, webhook, pagerduty])
+    # the merge of a sliced diagnosis says the verdict: notified as diagnose is; its slices are not
+    assert attached.pop("Genesis model_ops diagnose merge") == ([], [webhook], [slack, webhook, pagerduty])
     assert attached.pop("Genesis model_ops remediate") == ([slack], [slack, webhook], [slack, webhook, pagerduty])
     assert all(events == ([], [], []) for events in attached.values()), attached
 
@@ -424,23 +426,29 @@ def accepted_by(survey_file, extra_data):
         assert set(values) <= set(q.get("choices", values)), (variable, value)
 
 
-def test_the_workflow_is_diagnose_approval_remediate_diagnose():
-    workflow = task("awx.awx.workflow_job_template")
-    assert workflow["ask_limit_on_launch"] is True and workflow["survey_enabled"] is True
+def workflow(nodes_var):
+    """A workflow's nodes as the play makes them: ({identifier: node}, {(identifier, link kind): targets}), after
+    checking that every node is created before a node that leads to it is linked."""
     nodes = {}
-    for node in PLAY["vars"]["awx_workflow_nodes"]:
+    for node in PLAY["vars"][nodes_var]:
         nodes.setdefault(node["identifier"], {}).update(node)
     links = {(identifier, kind): node[kind] for identifier, node in nodes.items()
              for kind in ("success_nodes", "failure_nodes", "always_nodes") if kind in node}
+    order = [node["identifier"] for node in PLAY["vars"][nodes_var]]
+    for (identifier, _kind), targets in links.items():
+        for target in targets:
+            assert order.index(target) < max(i for i, name in enumerate(order) if name == identifier)
+    return nodes, links
+
+
+def test_the_workflow_is_diagnose_approval_remediate_diagnose():
+    workflow_task = task("awx.awx.workflow_job_template")
+    assert workflow_task["ask_limit_on_launch"] is True and workflow_task["survey_enabled"] is True
+    nodes, links = workflow("awx_workflow_nodes")
     # a person is asked only when the diagnosis is not healthy (fail_on=unhealthy fails the job)
     assert links == {("diagnose", "failure_nodes"): ["approve"], ("approve", "success_nodes"): ["remediate"],
                      ("remediate", "always_nodes"): ["diagnose_after"]}
     assert "job_template" not in nodes["approve"] and set(nodes["approve"]["approval"]) == {"name", "description", "timeout"}
-    # every node is created before a node that leads to it is linked
-    order = [node["identifier"] for node in PLAY["vars"]["awx_workflow_nodes"]]
-    for (identifier, _kind), targets in links.items():
-        for target in targets:
-            assert order.index(target) < max(i for i, name in enumerate(order) if name == identifier)
     for identifier in ("diagnose", "diagnose_after"):
         assert nodes[identifier]["job_template"] == "{{ awx_jt_diagnose }}"
         extra = {k: resolve(v) for k, v in nodes[identifier]["extra_data"].items()}
@@ -451,6 +459,33 @@ def test_the_workflow_is_diagnose_approval_remediate_diagnose():
     approve = resolve(nodes["remediate"]["extra_data"]["approve"])
     assert approve == SCENARIOS
     accepted_by("remediate.yml", {"approve": approve})
+
+
+def test_the_sliced_workflow_diagnoses_in_slices_then_merges_before_and_after_the_remediation(tmp_path):
+    nodes, links = workflow("awx_sliced_workflow_nodes")
+    # the merge fails unless healthy (fail_on=unhealthy): only then is a person asked
+    assert links == {("slices", "success_nodes"): ["merge"], ("merge", "failure_nodes"): ["approve"],
+                     ("approve", "success_nodes"): ["remediate"], ("remediate", "always_nodes"): ["slices_after"],
+                     ("slices_after", "success_nodes"): ["merge_after"]}
+    for identifier in ("merge", "merge_after"):
+        assert nodes[identifier]["job_template"] == "{{ awx_jt_diagnose_merge }}"
+        accepted_by("diagnose.yml", {k: resolve(v) for k, v in nodes[identifier]["extra_data"].items()})
+    for identifier in ("slices", "slices_after"):
+        assert nodes[identifier]["job_template"] == "{{ awx_jt_diagnose_slices }}" and "extra_data" not in nodes[identifier]
+    assert resolve(nodes["remediate"]["extra_data"]["approve"]) == SCENARIOS
+    # what reaches AWX: both job templates run diagnose.yml, one sliced into awx_diagnose_slices jobs handing their
+    # evidence on, the other merging it; the key's credential on both
+    calls, _output, _secrets = run_against_recorders(tmp_path, {"awx_diagnose_slices": 8})
+    sent = {jt["name"]: jt for jt in given(calls, "job_template")}
+    slices, merge = sent["Genesis model_ops diagnose slices"], sent["Genesis model_ops diagnose merge"]
+    assert (slices["playbook"], slices["job_slice_count"], slices["extra_vars"]) == ("diagnose.yml", 8, {"model_ops_stage": "gather"})
+    assert (merge["playbook"], merge["job_slice_count"], merge["extra_vars"]) == ("diagnose.yml", 1, {"model_ops_stage": "merge"})
+    for jt in (slices, merge):
+        assert jt["credentials"] == ["Genesis model_ops Mistral API key"] and jt["survey_spec"] == survey("diagnose.yml")
+    workflows = [w["name"] for w in given(calls, "workflow_job_template")]
+    assert workflows == ["Genesis model_ops diagnose, approve, remediate", "Genesis model_ops sliced diagnose, approve, remediate"]
+    sliced_nodes = [n for n in given(calls, "workflow_job_template_node") if n["workflow_job_template"] == workflows[1]]
+    assert [n["identifier"] for n in sliced_nodes] == [node["identifier"] for node in PLAY["vars"]["awx_sliced_workflow_nodes"]]
 
 
 def test_diagnose_runs_every_5_minutes():

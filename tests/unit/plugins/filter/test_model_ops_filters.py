@@ -22,9 +22,9 @@ for plugin in (change_wave, fleet, models, remediation):
 
 
 def test_the_filters_they_expose():
-    assert sorted(FILTERS) == ['agent_statuses', 'change_summary', 'escalation', 'fleet_evidence', 'health_targets', 'model_unavailable_agents',
+    assert sorted(FILTERS) == ['agent_statuses', 'change_summary', 'contract_errors', 'escalation', 'fleet_evidence', 'health_targets', 'merge_slices', 'model_unavailable_agents',
                                'model_uses', 'models_by_key', 'preflight_findings', 'remediation_guardrails', 'remediation_markdown',
-                               'remediation_outcome', 'remediation_plan']
+                               'remediation_outcome', 'remediation_plan', 'slice_evidence']
     for name, function in FILTERS.items():
         assert os.path.isfile(os.path.join(ROOT, 'plugins', 'filter', name + '.yml')), 'no documentation for %s' % name
         assert function.__name__ == name and function.__doc__

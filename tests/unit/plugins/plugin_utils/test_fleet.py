@@ -61,8 +61,8 @@ def test_models_by_key_asks_once_per_key_for_every_id_of_its_hosts(hostvars, mon
     monkeypatch.setenv('MISTRAL_API_KEY', KEY_A)  # h2 has none of its own: the controller's, the same as h1's
     keys = _fleet.models_by_key(['h1', 'h2', 'h3'], hostvars)
     assert keys == {FP_A: {'key': KEY_A, 'server_url': 'http://sim:8600', 'models': ['ft:1', 'ft:2', 'base', 'ft:3', 'base2'],
-                           'chat_models': []},
-                    FP_B: {'key': KEY_B, 'server_url': 'https://api.mistral.ai', 'models': [], 'chat_models': []}}
+                           'chat_models': [], 'hosts': ['h1', 'h2']},
+                    FP_B: {'key': KEY_B, 'server_url': 'https://api.mistral.ai', 'models': [], 'chat_models': [], 'hosts': ['h3']}}
     monkeypatch.delenv('MISTRAL_API_KEY')
     assert list(_fleet.models_by_key(['h2'], hostvars)) == []  # no key, nothing to ask
 
@@ -91,6 +91,12 @@ def test_fleet_evidence(hostvars, monkeypatch):
                               'api_key_fingerprint': FP_A}
     assert evidence['h2']['prometheus_chart'] is None
     assert (evidence['h2']['api_key_fingerprint'], evidence['h3']['reachable']) == (None, False)
+    # with models_by_key's result, each host's key is not read again: the same fingerprints
+    monkeypatch.setenv('MISTRAL_API_KEY', KEY_B)
+    keys = _fleet.models_by_key(['h1', 'h2', 'h3'], hostvars)
+    monkeypatch.delenv('MISTRAL_API_KEY')
+    given = _fleet.fleet_evidence(['h1', 'h2', 'h3', 'h4'], dict(hostvars, h4={}), 'host', None, prometheus, keys=keys)
+    assert [given[h]['api_key_fingerprint'] for h in ('h1', 'h2', 'h3', 'h4')] == [FP_A, FP_B, FP_B, None]
     fleet = {'hosts': {'h2': {'status': 'down'}}}
     controller = _fleet.fleet_evidence(['h1', 'h2'], hostvars, 'controller', fleet, {'skipped': True})
     assert (controller['h1']['health'], controller['h2']['health'], controller['h1']['prometheus']) == (None, {'status': 'down'}, None)
@@ -101,3 +107,101 @@ def test_the_example_inventory_shows_the_same_defaults():
     with open(path, encoding='utf-8') as handle:
         example = yaml.safe_load(handle)
     assert example and all(_fleet.contract_defaults()[name] == value for name, value in example.items()), example
+
+
+def test_the_contract_is_checked_once_for_the_fleet_naming_each_bad_value_and_its_hosts():
+    key = 'k' * 32
+    hostvars = dict(('h%d' % i, {'genesis_service_manager': 'bogus', 'mistral_api_key': key, 'ansible_host': '10.0.0.%d' % i})
+                    for i in range(5))
+    hostvars['h1'] = {'genesis_service_manager': 'systemd', 'model_ops_lock_timeout': 'soon', 'mistral_api_key': 7}
+    hostvars['h9'] = {}
+    errors = _fleet.contract_errors(sorted(hostvars), hostvars)
+    assert errors == [
+        'value of genesis_service_manager must be one of: auto, systemd, process, got: bogus (h0, h2, h3 and 1 more)',
+        'argument \'model_ops_lock_timeout\' is of type str and we were unable to convert to int: '
+        '"\'soon\'" cannot be converted to an int (h1)'], errors
+    assert _fleet.contract_errors(['h9'], hostvars) == []
+
+
+def test_a_bad_key_never_shows_in_the_contract_check(monkeypatch):
+    key = 'sk-' + 'x' * 29
+    # no key is refused by today's spec (any value is a string); one that named its choices would show the value
+    spec = dict(_fleet.contract_spec(), mistral_api_key={'type': 'str', 'no_log': True, 'choices': ['a']})
+    monkeypatch.setattr(_fleet, '_SPEC', spec)
+    errors = _fleet.contract_errors(['h1'], {'h1': {'mistral_api_key': key}})
+    assert errors == ['value of mistral_api_key must be one of: a, got: ******** (h1)'], errors
+
+
+class Seen(dict):
+    """A host's view as hostvars gives it: templates its raw values on access (here: counts the templating)."""
+
+    def __init__(self, raw, counter):
+        super().__init__(raw)
+        self._vars, self._counter = raw, counter
+
+    def get(self, name, default=None):
+        value = self._vars.get(name, default)
+        if isinstance(value, str) and '{{' in value:
+            self._counter.append(value)
+            return value.replace("{{ lookup('env', 'K') }}", 'key-from-env').replace('{{ inventory_hostname }}', 'per-host')
+        return value
+
+
+def test_a_key_that_is_one_template_for_the_fleet_is_templated_once():
+    calls = []
+    shared, per_host = "{{ lookup('env', 'K') }}", "k-{{ inventory_hostname }}"
+    hostvars = dict(('h%d' % i, Seen({'mistral_api_key': shared if i < 5 else per_host}, calls)) for i in range(8))
+    keys = _fleet.models_by_key(sorted(hostvars), hostvars)
+    assert sorted(g['hosts'] for g in keys.values()) == [['h0', 'h1', 'h2', 'h3', 'h4'], ['h5', 'h6', 'h7']]
+    assert calls.count(shared) == 1 and calls.count(per_host) == 3, calls
+    assert not _fleet._reads_no_variable('plain') and not _fleet._reads_no_variable('{{ x }}')
+    assert _fleet._reads_no_variable("{{ (lookup('ansible.builtin.file', '/k.json') | from_json).fleet }}")
+    assert _fleet._reads_no_variable("{{ query('file', '/k') | first }}") and not _fleet._reads_no_variable('{{ broken')
+
+
+def test_a_slice_hands_on_its_hosts_evidence_without_keys(hostvars, monkeypatch):
+    hostvars['h1']['genesis_evidence'].update(invocation={'module_args': {'x': 1}}, changed=False)
+    piece = _fleet.slice_evidence(['h1', 'h3'], hostvars)
+    assert piece == {'probe': 'host', 'hosts': {
+        'h1': dict((k, v) for k, v in hostvars['h1']['genesis_evidence'].items() if k not in ('invocation', 'changed')),
+        'h3': {'unreachable': True, 'msg': 'no route'}}}
+    assert KEY_A not in repr(piece) and KEY_B not in repr(piece)
+    fleet = {'hosts': {'h1': {'status': 'ok', 'agents': {}}, 'h3': {'status': 'down'}}}
+    assert _fleet.slice_evidence(['h3'], hostvars, 'controller', fleet) == {'probe': 'controller', 'hosts': {'h3': {'status': 'down'}}}
+
+
+def test_merged_slices_are_the_evidence_of_an_unsliced_run(hostvars, monkeypatch):
+    monkeypatch.setenv('MISTRAL_API_KEY', KEY_A)
+    hosts = ['h1', 'h2', 'h3']
+    slices = [_fleet.slice_evidence(hosts[k::2], hostvars) for k in range(2)]
+    merged = _fleet.merge_slices(slices, hosts, 'host')
+    bare = dict((h, {'genesis_evidence': None}) for h in hosts)  # the merging run registered nothing on the hosts
+    for h in hosts:
+        bare[h].update((k, v) for k, v in hostvars[h].items() if k != 'genesis_evidence')
+    assert _fleet.models_by_key(hosts, bare, evidence=merged) == _fleet.models_by_key(hosts, hostvars)
+    assert _fleet.fleet_evidence(hosts, bare, evidence=merged) == _fleet.fleet_evidence(hosts, hostvars)
+
+
+@pytest.mark.parametrize('slices, message', [
+    ([], 'no slice evidence was handed on'),
+    ([{'probe': 'host', 'hosts': {'h1': {}}}], 'no slice has evidence of h2, h3'),
+    ([{'probe': 'host', 'hosts': {'h1': {}, 'h2': {}}}, {'probe': 'host', 'hosts': {'h2': {}, 'h3': {}}}],
+     'more than one slice has evidence of h2'),
+    ([{'probe': 'host', 'hosts': {'h1': {}, 'h2': {}, 'h3': {}, 'h9': {}}}],
+     'the slices have evidence of hosts this run does not target: h9'),
+    ([{'probe': 'controller', 'hosts': {'h1': {}, 'h2': {}, 'h3': {}}}],
+     'the slices were gathered with model_ops_probe=controller, this run has host'),
+])
+def test_slices_that_do_not_cover_the_run_exactly_once_are_refused(slices, message):
+    with pytest.raises(ValueError, match=message):
+        _fleet.merge_slices(slices, ['h1', 'h2', 'h3'], 'host')
+
+
+def test_slices_an_earlier_merge_read_are_not_read_again():
+    again = {'probe': 'host', 'hosts': {'h1': {'health': {'status': 'down'}}}}
+    now = {'probe': 'host', 'hosts': {'h1': {'health': {'status': 'ok'}}}}
+    assert _fleet.merge_slices([None, now, None], ['h1'], 'host') == {'h1': {'health': {'status': 'ok'}}}
+    with pytest.raises(ValueError, match='more than one slice has evidence of h1'):
+        _fleet.merge_slices([again, now], ['h1'], 'host')
+    with pytest.raises(ValueError, match='no slice evidence was handed on'):
+        _fleet.merge_slices([None], ['h1'], 'host')
