@@ -98,8 +98,11 @@ def what_counts(report):
     return {
         "verdict": report["verdict"],
         # the command names the job's inventory, which is in each job's own folder on the execution node
+        # a host's "log sample" line is the newest line of its log sample that names the agent, if its few sampled
+        # lines have one at that moment: whether it is there moves with the traffic, not with the slicing
         "scenarios": [(s["scenario"], s["hosts"], s["agents"], re.sub(r" -i \S+/node-\d+/", " -i <node>/", s["command"]),
-                       sorted({(line["host"], line["agent"] or "", line["source"]) for line in s["evidence"]})) for s in report["scenarios"]],
+                       sorted({(line["host"], line["agent"] or "", line["source"]) for line in s["evidence"]
+                               if not line["detail"].startswith("log sample: ")})) for s in report["scenarios"]],
         "hosts": dict((name, (host["status"], host["scenarios"], host["reachable"],
                               dict((agent, (a["status"], a["model"])) for agent, a in (host.get("agents") or {}).items())))
                       for name, host in report["hosts"].items()),
