@@ -5,6 +5,7 @@
 # calls and tokens each made.
 #   bench/diagnose.sh            # N = 1 10 100 1000
 #   NS="1 10" bench/diagnose.sh
+#   NAIVE=0 NS=100 bench/diagnose.sh  # ours only
 #   NS="1000" bench/diagnose.sh  # the lab's light mode past 100 hosts; the naive playbook only up to 100 (it takes
 #                                # 433 s at 100 and grows with N)
 # Each of our runs is timed task by task too (ansible.posix.profile_tasks): where the time goes, printed after the
@@ -65,10 +66,13 @@ printf '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
 for n in ${NS:-1 10 100 1000}; do
   $py -m lab up --hosts "$n" >/dev/null
   $py -m lab fault rate_limit --hosts genesis-001 >/dev/null
-  sleep 5
+  # every host up and answering (a full host imports the SDK as it starts: the first half minute of a 100-host lab
+  # is its own start-up, which a run would otherwise share the cores with), the fault showing
+  $py -m lab wait --status ok,degraded --timeout 300 >/dev/null
+  $py -m lab wait --hosts genesis-001 --status degraded --timeout 120 >/dev/null
   read -r t_host c_host k_host < <(run host diagnose.yml -e model_ops_probe=host -e model_ops_report_dir="$reports")
   read -r t_ctl c_ctl k_ctl < <(run controller diagnose.yml -e model_ops_probe=controller -e model_ops_report_dir="$reports")
-  if [ "$n" -le 100 ]; then
+  if [ "$n" -le 100 ] && [ "${NAIVE:-1}" = 1 ]; then
     read -r t_naive c_naive _ < <(run naive bench/.playbooks/naive_diagnose.yml)
     printf '| %s | %.1f s | %.1f s | %.1f s | %.1fx | %.1fx | %s, %s, %s | %s, %s, 0 |\n' "$n" "$t_host" "$t_ctl" "$t_naive" \
       "$(calc "$t_naive / $t_ctl")" "$(calc "$t_naive / $t_host")" "$c_host" "$c_ctl" "$c_naive" "$k_host" "$k_ctl"
