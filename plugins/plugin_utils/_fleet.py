@@ -92,6 +92,7 @@ def _reads_no_variable(text):
 
 
 def once_per_host(hostvars):
+    """hostvars wrapped so that each host's variables are gathered once (an already wrapped one as it is)."""
     return hostvars if isinstance(hostvars, _OncePerHost) else _OncePerHost(hostvars)
 
 
@@ -124,7 +125,7 @@ def contract_errors(hosts, hostvars):
                 checked[memo] = errors
             for error in checked[memo]:
                 problems.setdefault(error, []).append(host)
-    return ['%s (%s)' % (error, _some(names)) for error, names in problems.items()]
+    return ['%s (%s)' % (error, _some(where)) for error, where in problems.items()]
 
 
 def _some(names, shown=3):
@@ -135,8 +136,7 @@ def _some(names, shown=3):
 def api_key(hostvars, host):
     """The key the controller holds for a host (the genesis role's genesis_api_key): its mistral_api_key
     (Ansible Vault, AWX), else the controller's MISTRAL_API_KEY; None when there is neither."""
-    value = hostvars.get(host, 'mistral_api_key') if isinstance(hostvars, _OncePerHost) else hostvars[host].get('mistral_api_key')
-    return value or os.environ.get('MISTRAL_API_KEY') or None
+    return once_per_host(hostvars).get(host, 'mistral_api_key') or os.environ.get('MISTRAL_API_KEY') or None
 
 
 def fingerprint(key):
@@ -228,8 +228,8 @@ def slice_evidence(hosts, hostvars, probe='host', fleet_health=None, evidence='g
     No key is in it: each host's key is read again where the slices are merged."""
     hostvars = once_per_host(hostvars)
     if probe == 'host':
-        found = dict((host, registered(hostvars, host, evidence)) for host in hosts)
-        found = dict((host, dict((k, v) for k, v in result.items() if k in SLICE_FIELDS)) for host, result in found.items())
+        found = dict((host, dict((k, v) for k, v in registered(hostvars, host, evidence).items() if k in SLICE_FIELDS))
+                     for host in hosts)
     else:
         found = dict((host, _fleet_host(fleet_health, host)) for host in hosts)
     return {'probe': probe, 'hosts': found}
