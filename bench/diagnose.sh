@@ -8,7 +8,8 @@
 #   NAIVE=0 NS=100 bench/diagnose.sh  # ours only
 #   NS="1000" bench/diagnose.sh  # the lab's light mode past 100 hosts; the naive playbook only up to 100 (it takes
 #                                # 433 s at 100 and grows with N)
-# Each of our runs is timed task by task too (ansible.posix.profile_tasks): where the time goes, printed after the
+# First a line on the machine (bench/machine.py: its cores, how busy it was, a module run's CPU seconds), by which
+# tables from different days compare. Each of our runs is timed task by task too (ansible.posix.profile_tasks): where the time goes, printed after the
 # table for every N. The figures go to bench/.results/diagnose.tsv, from which bench/plot_scaling.py draws
 # docs/images/diagnose-scaling.svg (the scaling curve).
 # Uses the lab (it replaces a running one) under the lab lock the tests use.
@@ -61,6 +62,9 @@ profile() {  # profile <label> <wall seconds>: the run's slowest tasks (profile_
   } >> "$results/diagnose-profile.md"
 }
 
+# how fast the machine is today (a module run's CPU): the same commit has measured twice as slow on another day
+$py bench/machine.py
+echo
 printf '| N | diagnose.yml, per host | diagnose.yml, controller | naive | naive / controller | naive / per host | API calls: per host, controller, naive | tokens |\n'
 printf '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n'
 for n in ${NS:-1 10 100 1000}; do

@@ -57,6 +57,8 @@ def raw_restart(host):
 
 
 def main():
+    machine = subprocess.run([PY, os.path.join(ROOT, "bench", "machine.py")], capture_output=True, text=True,
+                             check=True, timeout=600).stdout  # how fast the machine is today
     count, serial = int(os.environ.get("N", "100")), os.environ.get("SERIAL", "10%")
     per_wave = max(1, int(count * float(serial[:-1]) / 100)) if serial.endswith("%") else int(serial)
     waves = math.ceil(count / per_wave)
@@ -86,6 +88,7 @@ def main():
                 raise SystemExit("remediate_scale: %d of %d hosts restarted, failed: %s" % (changed, count, report["failed_hosts"]))
         finally:
             lab("down")
+    print(machine)
     print("| hosts | serial | waves | raw restart-and-healthy, one host | raw x waves | rollback.yml | hosts restarted | overhead |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     print("| %d | %s | %d | %.1f s (%s) | %.1f s | %.1f s | %d | %.2fx |" % (

@@ -78,6 +78,8 @@ def job(work, ident, inventory, extravars):
 
 
 def main():
+    machine = subprocess.run([PY, os.path.join(ROOT, "bench", "machine.py")], capture_output=True, text=True,
+                             check=True, timeout=600).stdout  # how fast the machine is today
     count, slices, probe = int(os.environ.get("N", "100")), int(os.environ.get("K", "4")), os.environ.get("PROBE", "host")
     work = tempfile.mkdtemp()
     with open(os.path.join(tempfile.gettempdir(), "genesis-lab-0.lock"), "w", encoding="utf-8") as lock:
@@ -108,6 +110,7 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
     same = (merged["verdict"], [(s["scenario"], s["hosts"]) for s in merged["scenarios"]]) == \
         (report["verdict"], [(s["scenario"], s["hosts"]) for s in report["scenarios"]])
+    print(machine)
     print("| hosts | probe | unsliced | slices (K = %d, each) | merge | on %d nodes: slowest slice + merge | / unsliced | "
           "verdict, scenarios and hosts the same | API calls: unsliced, merge |" % (slices, slices))
     print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
