@@ -46,12 +46,14 @@ FILES = {
     'plugins/module_utils/_health.py': [UNIT + 'module_utils/test_health.py', UNIT + 'module_utils/test_health_edges.py',
                                         UNIT + 'modules/test_model_health.py'],
     'plugins/plugin_utils/_verdict_scenarios.py': [UNIT + 'plugin_utils/test_verdict.py', UNIT + 'plugin_utils/test_verdict_lines.py'],
+    'plugins/plugin_utils/_fleet.py': [UNIT + 'plugin_utils/test_fleet.py', UNIT + 'filter/test_model_ops_filters.py'],
     'plugins/plugin_utils/_verdict_report.py': [UNIT + 'plugin_utils/test_verdict.py', UNIT + 'plugin_utils/test_verdict_mistral.py',
                                                 UNIT + 'filter/test_verdict_filter.py'],
 }
 DESELECT = 'not kill_9 and not concurrent'
-# the code, its tests and what they read
-COPY = ('plugins', 'tests', 'docs', 'pytest.ini')
+# the code, its tests and what they read (_fleet.py reads the genesis role's defaults and argument spec; its tests
+# compare the defaults with the example inventory's)
+COPY = ('plugins', 'roles', os.path.join('inventories', 'example'), 'tests', 'docs', 'pytest.ini')
 SPINNER = '\u280b\u2819\u2839\u2838\u283c\u2834\u2826\u2827\u2807\u280f'  # mutmut's progress lines
 PACKAGE = os.path.join('ansible_collections', 'genesis', 'model_ops')
 

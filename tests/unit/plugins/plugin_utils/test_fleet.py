@@ -205,3 +205,97 @@ def test_slices_an_earlier_merge_read_are_not_read_again():
         _fleet.merge_slices([again, now], ['h1'], 'host')
     with pytest.raises(ValueError, match='no slice evidence was handed on'):
         _fleet.merge_slices([None], ['h1'], 'host')
+
+
+# What mutation testing of _fleet.py found untested (tests/mutation/run.py plugins/plugin_utils/_fleet.py)
+
+def test_the_role_files_are_read_when_first_needed_then_kept(monkeypatch):
+    monkeypatch.setattr(_fleet, '_DEFAULTS', {})  # as in a new Ansible process: nothing read yet
+    monkeypatch.setattr(_fleet, '_SPEC', {})
+    with open(_fleet.DEFAULTS_FILE, encoding='utf-8') as handle:
+        defaults = yaml.safe_load(handle)
+    with open(_fleet.SPEC_FILE, encoding='utf-8') as handle:
+        spec = yaml.safe_load(handle)['argument_specs']['main']['options']
+    assert _fleet.contract_defaults() == defaults and _fleet.contract_spec() == spec
+    assert _fleet.contract_defaults() is _fleet._DEFAULTS and _fleet.contract_spec() is _fleet._SPEC  # read once
+
+
+def test_a_contract_variable_that_takes_any_string_is_not_read(monkeypatch):
+    """Reading a host's variable templates it (the key: its lookup, once per host); a string without choices would
+    pass anyway, whether its type is written or left to the default."""
+    read = []
+
+    class Host(dict):
+        def __getitem__(self, name):
+            read.append(name)
+            return dict.__getitem__(self, name)
+
+    monkeypatch.setattr(_fleet, '_SPEC', {'untyped': {}, 'text': {'type': 'str'}, 'count': {'type': 'int'},
+                                          'mode': {'choices': ['a', 'b']}})
+    hostvars = {'h1': Host(untyped='x', text='y', count='2', mode='c')}
+    assert _fleet.contract_errors(['h1'], hostvars) == ['value of mode must be one of: a, b, got: c (h1)']
+    assert sorted(read) == ['count', 'mode']
+
+
+def test_a_variable_that_cannot_be_read_leaves_the_hosts_other_variables_checked(monkeypatch):
+    class Host(dict):
+        def __getitem__(self, name):
+            if name == 'first':
+                raise ValueError('a template of a role default, templated outside its play')
+            return dict.__getitem__(self, name)
+
+    monkeypatch.setattr(_fleet, '_SPEC', {'first': {'type': 'int'}, 'second': {'type': 'int'}})
+    errors = _fleet.contract_errors(['h1'], {'h1': Host(first='{{ x }}', second='many')})
+    assert len(errors) == 1 and errors[0].startswith("argument 'second' is of type str") and errors[0].endswith('(h1)'), errors
+
+
+def test_list_values_are_checked_each_for_its_own_hosts(monkeypatch):
+    monkeypatch.setattr(_fleet, '_SPEC', {'ports': {'type': 'list', 'elements': 'int'}})
+    hostvars = {'h1': {'ports': [8080]}, 'h2': {'ports': ['eighty']}, 'h3': {'ports': [8080]}}
+    errors = _fleet.contract_errors(['h1', 'h2', 'h3'], hostvars)
+    assert len(errors) == 1 and errors[0].endswith('(h2)'), errors
+
+
+def test_a_host_without_a_key_does_not_hide_the_hosts_after_it(hostvars, monkeypatch):
+    monkeypatch.delenv('MISTRAL_API_KEY', raising=False)
+    assert [g['hosts'] for g in _fleet.models_by_key(['h2', 'h1', 'h3'], hostvars).values()] == [['h1'], ['h3']]
+
+
+def test_a_hosts_evidence_reaches_the_verdict_whole_read_on_the_host_by_default(hostvars, monkeypatch):
+    monkeypatch.delenv('MISTRAL_API_KEY', raising=False)
+    found = {'health': {'status': 'degraded'}, 'logs': {'rate_limit': 3}, 'config': {'agents': {}},
+             'service': {'running': True, 'pid': 42}, 'key': {'present': True}, 'recent_changes': [{'scenario': 'rollback'}]}
+    hostvars['h1']['genesis_evidence'] = found
+    evidence = _fleet.fleet_evidence(['h1'], hostvars)['h1']
+    assert dict((k, evidence[k]) for k in found) == found and evidence['reachable'] is True
+
+
+def test_a_template_of_statements_only_reads_no_variable():
+    assert _fleet._reads_no_variable("{% if true %}k{% endif %}")
+    assert not _fleet._reads_no_variable("{% if x %}k{% endif %}")
+
+
+def test_a_contract_default_that_is_a_template_is_named_with_its_host(hostvars):
+    with pytest.raises(ValueError) as raised:
+        _fleet.host_var(hostvars, 'h2', 'genesis_config_path')
+    assert str(raised.value) == 'genesis_config_path has no plain default to fall back on for h2'
+
+
+FOUR = {'probe': 'host', 'hosts': dict(('h%d' % i, {}) for i in range(1, 5))}
+
+
+@pytest.mark.parametrize('slices, hosts, message', [
+    ([], ['h1', 'h2', 'h3'],
+     'no slice evidence was handed on (model_ops_evidence_<slice> variables, from runs with model_ops_stage=gather); '
+     'no slice has evidence of h1, h2, h3'),
+    ([{'probe': 'host', 'hosts': {'h1': {}}}, {'probe': 'controller', 'hosts': {'h2': {}, 'h3': {}, 'h8': {}, 'h9': {}}}],
+     ['h1', 'h2', 'h3'],
+     'the slices were gathered with model_ops_probe=controller, host, this run has host; '
+     'the slices have evidence of hosts this run does not target: h8, h9'),
+    ([FOUR, FOUR], ['h1', 'h2', 'h3', 'h4', 'h5'],
+     'no slice has evidence of h5; more than one slice has evidence of h1, h2, h3 and 1 more'),
+])
+def test_a_refused_merge_says_every_problem_in_full(slices, hosts, message):
+    with pytest.raises(ValueError) as raised:
+        _fleet.merge_slices(slices, hosts, 'host')
+    assert str(raised.value) == message
