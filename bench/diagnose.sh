@@ -9,9 +9,9 @@
 #   NS="1000" bench/diagnose.sh  # the lab's light mode past 100 hosts; the naive playbook only up to 100 (it takes
 #                                # 433 s at 100 and grows with N)
 # First a line on the machine (bench/machine.py: its cores, how busy it was, a module run's CPU seconds), by which
-# tables from different days compare. Each of our runs is timed task by task too (ansible.posix.profile_tasks): where the time goes, printed after the
-# table for every N. The figures go to bench/.results/diagnose.tsv, from which bench/plot_scaling.py draws
-# docs/images/diagnose-scaling.svg (the scaling curve).
+# tables from different days compare. Each of our runs is timed task by task too (ansible.posix.profile_tasks): where
+# the time goes, printed after the table for every N. The figures go to bench/.results/diagnose.tsv, from which
+# bench/plot_scaling.py draws docs/images/diagnose-scaling.svg (the scaling curve).
 # Uses the lab (it replaces a running one) under the lab lock the tests use.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -209,6 +209,21 @@ def test_slices_an_earlier_merge_read_are_not_read_again():
 
 # What mutation testing of _fleet.py found untested (tests/mutation/run.py plugins/plugin_utils/_fleet.py)
 
+class Host(dict):
+    """A host's variables as hostvars gives them: each one read is noted in read; one in unreadable cannot be
+    templated outside its play (a template of a role default)."""
+
+    def __init__(self, read, unreadable=(), **values):
+        super().__init__(values)
+        self.read, self.unreadable = read, unreadable
+
+    def __getitem__(self, name):
+        self.read.append(name)
+        if name in self.unreadable:
+            raise ValueError('a template of a role default, templated outside its play')
+        return dict.__getitem__(self, name)
+
+
 def test_the_role_files_are_read_when_first_needed_then_kept(monkeypatch):
     monkeypatch.setattr(_fleet, '_DEFAULTS', {})  # as in a new Ansible process: nothing read yet
     monkeypatch.setattr(_fleet, '_SPEC', {})
@@ -224,28 +239,16 @@ def test_a_contract_variable_that_takes_any_string_is_not_read(monkeypatch):
     """Reading a host's variable templates it (the key: its lookup, once per host); a string without choices would
     pass anyway, whether its type is written or left to the default."""
     read = []
-
-    class Host(dict):
-        def __getitem__(self, name):
-            read.append(name)
-            return dict.__getitem__(self, name)
-
     monkeypatch.setattr(_fleet, '_SPEC', {'untyped': {}, 'text': {'type': 'str'}, 'count': {'type': 'int'},
                                           'mode': {'choices': ['a', 'b']}})
-    hostvars = {'h1': Host(untyped='x', text='y', count='2', mode='c')}
+    hostvars = {'h1': Host(read, untyped='x', text='y', count='2', mode='c')}
     assert _fleet.contract_errors(['h1'], hostvars) == ['value of mode must be one of: a, b, got: c (h1)']
     assert sorted(read) == ['count', 'mode']
 
 
 def test_a_variable_that_cannot_be_read_leaves_the_hosts_other_variables_checked(monkeypatch):
-    class Host(dict):
-        def __getitem__(self, name):
-            if name == 'first':
-                raise ValueError('a template of a role default, templated outside its play')
-            return dict.__getitem__(self, name)
-
     monkeypatch.setattr(_fleet, '_SPEC', {'first': {'type': 'int'}, 'second': {'type': 'int'}})
-    errors = _fleet.contract_errors(['h1'], {'h1': Host(first='{{ x }}', second='many')})
+    errors = _fleet.contract_errors(['h1'], {'h1': Host([], unreadable=('first',), first='{{ x }}', second='many')})
     assert len(errors) == 1 and errors[0].startswith("argument 'second' is of type str") and errors[0].endswith('(h1)'), errors
 
 
